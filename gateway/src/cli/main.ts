@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * The `gatehouse` command: `run` starts the supervisor in the foreground;
+ * every other command talks to a running Gatehouse over its control socket,
+ * so that anything the console does can be scripted.
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+
+const USAGE = `Usage: gatehouse <command> [options]
+
+Commands:
+  run       Start Gatehouse in the foreground (supervisor, keyvault, acme-agent, workers)
+  status    Show the state of each process of a running Gatehouse
+  help      Show this help
+
+Options of run:
+  --data DIR          Data directory (env GATEHOUSE_DATA; default ./data)
+  --https-port N      HTTPS port (default 443 as root, 8443 otherwise)
+  --http-port N       HTTP port (default 80 as root, 8080 otherwise)
+  --bind ADDR         Address to listen on; repeat for several (default 0.0.0.0 and ::)
+  --workers N         Gateway worker processes (default: number of cores)
+  --log-level LEVEL   debug, info, warn or error (default info)
+  --control-mode MODE File mode of <data>/control.sock (default 600)
+  --hello-timeout S   Seconds a client has to send its TLS ClientHello (default 10)
+
+Options of status:
+  --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
+  --json              Print JSON instead of a table
+`;
+
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: {
+          data: { type: 'string' },
+          'https-port': { type: 'string' },
+          'http-port': { type: 'string' },
+          bind: { type: 'string', multiple: true },
+          workers: { type: 'string' },
+          'log-level': { type: 'string' },
+          'control-mode': { type: 'string' },
+          'hello-timeout': { type: 'string' },
+        },
+      });
+      return runCommand(values);
+    }
+    case 'status': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: { data: { type: 'string' }, json: { type: 'boolean' } },
+      });
+      const dataDir = path.resolve(values.data ?? process.env.GATEHOUSE_DATA ?? './data');
+      return statusCommand(dataDir, values.json ?? false);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`Unknown command "${command}". Run "gatehouse help" for the list.`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`gatehouse: ${message}\n`);
+    const usage =
+      error instanceof UsageError ||
+      (error instanceof Error &&
+        (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS'));
+    process.exitCode = usage ? 2 : 1;
+  },
+);

@@ -1,0 +1,280 @@
+/**
+ * One end of an IPC pipe: requests with ids and timeouts, responses, events
+ * and log records, all framed and checked on receipt. A malformed or
+ * unexpected message is reported through `onProtocolError` and answered
+ * with an error where it can be; it never throws into the receiver.
+ */
+import type { Duplex } from 'node:stream';
+import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, encodeFrame } from './framing.js';
+import {
+  EVENTS,
+  REQUESTS,
+  envelopeSchema,
+  isEventType,
+  isRequestType,
+  mayEmit,
+  mayRequest,
+  type Envelope,
+  type EventPayload,
+  type EventType,
+  type IpcErrorCode,
+  type LogRecord,
+  type RequestPayload,
+  type RequestResult,
+  type RequestType,
+  type Role,
+} from './messages.js';
+
+export class IpcError extends Error {
+  constructor(
+    readonly code: IpcErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'IpcError';
+  }
+}
+
+export type RequestHandler<T extends RequestType> = (
+  payload: RequestPayload<T>,
+) => RequestResult<T> | Promise<RequestResult<T>>;
+
+export interface ChannelOptions {
+  /** The role at the other end: incoming requests and events are checked against it. */
+  peer: Role;
+  stream: Duplex;
+  maxFrameBytes?: number;
+  defaultTimeoutMs?: number;
+  /** Something the peer sent was refused; `problem` says what, for the log. */
+  onProtocolError: (problem: string) => void;
+  onEvent?: <T extends EventType>(type: T, payload: EventPayload<T>) => void;
+  onLog?: (record: LogRecord) => void;
+  onClose?: () => void;
+}
+
+interface Pending {
+  type: RequestType;
+  resolve: (value: unknown) => void;
+  reject: (error: IpcError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class Channel {
+  private readonly decoder: FrameDecoder;
+  private readonly pending = new Map<number, Pending>();
+  private readonly handlers = new Map<RequestType, (payload: unknown) => unknown>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly options: ChannelOptions) {
+    this.decoder = new FrameDecoder(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    options.stream.on('data', (chunk: Buffer) => {
+      this.receive(chunk);
+    });
+    options.stream.on('error', () => {
+      this.shut();
+    });
+    options.stream.on('close', () => {
+      this.shut();
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Answer requests of `type` from the peer; the payload is already checked. */
+  handle<T extends RequestType>(type: T, handler: RequestHandler<T>): void {
+    this.handlers.set(type, handler as (payload: unknown) => unknown);
+  }
+
+  request<T extends RequestType>(
+    type: T,
+    payload: RequestPayload<T>,
+    timeoutMs = this.options.defaultTimeoutMs ?? 5_000,
+  ): Promise<RequestResult<T>> {
+    if (this.closed) {
+      return Promise.reject(new IpcError('channel_closed', `cannot send ${type}: channel closed`));
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+
+    return new Promise<RequestResult<T>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(
+          new IpcError(
+            'timeout',
+            `${type} got no answer from ${this.options.peer} in ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.pending.set(id, {
+        type,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        timer,
+      });
+      this.send({ kind: 'request', id, type, payload });
+    });
+  }
+
+  emit<T extends EventType>(type: T, payload: EventPayload<T>): void {
+    this.send({ kind: 'event', type, payload });
+  }
+
+  log(record: LogRecord): void {
+    this.send({ kind: 'log', record });
+  }
+
+  close(): void {
+    this.options.stream.end();
+    this.shut();
+  }
+
+  /** Send an envelope as is. Exposed for tests that play a misbehaving peer. */
+  send(envelope: Envelope): void {
+    if (this.closed) return;
+    this.options.stream.write(encodeFrame(JSON.stringify(envelope)));
+  }
+
+  private receive(chunk: Buffer): void {
+    for (const frame of this.decoder.push(chunk)) {
+      if (frame.kind === 'oversized') {
+        this.options.onProtocolError(
+          `frame of ${frame.length} bytes exceeds the limit and was dropped`,
+        );
+        continue;
+      }
+      this.dispatch(frame.body);
+    }
+  }
+
+  private dispatch(body: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      this.options.onProtocolError('frame is not JSON');
+      return;
+    }
+
+    const parsed = envelopeSchema.safeParse(json);
+    if (!parsed.success) {
+      this.options.onProtocolError(`malformed envelope: ${summarize(parsed.error)}`);
+      return;
+    }
+
+    const envelope = parsed.data;
+    switch (envelope.kind) {
+      case 'request':
+        void this.answer(envelope.id, envelope.type, envelope.payload);
+        return;
+      case 'response':
+        this.settle(envelope);
+        return;
+      case 'event':
+        this.deliverEvent(envelope.type, envelope.payload);
+        return;
+      case 'log':
+        this.options.onLog?.(envelope.record);
+        return;
+    }
+  }
+
+  private async answer(id: number, type: string, payload: unknown): Promise<void> {
+    const refuse = (code: IpcErrorCode, message: string): void => {
+      this.options.onProtocolError(`request ${type} refused: ${message}`);
+      this.send({ kind: 'response', id, ok: false, error: { code, message } });
+    };
+
+    if (!isRequestType(type)) {
+      refuse('unknown_type', `unknown request type "${type}"`);
+      return;
+    }
+    if (!mayRequest(this.options.peer, type)) {
+      refuse('forbidden', `role ${this.options.peer} may not send ${type}`);
+      return;
+    }
+    const handler = this.handlers.get(type);
+    if (!handler) {
+      refuse('unknown_type', `this process does not answer ${type}`);
+      return;
+    }
+    const checked = REQUESTS[type].payload.safeParse(payload);
+    if (!checked.success) {
+      refuse('invalid_payload', `payload of ${type}: ${summarize(checked.error)}`);
+      return;
+    }
+
+    try {
+      const result = await handler(checked.data);
+      this.send({ kind: 'response', id, ok: true, payload: result });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.send({ kind: 'response', id, ok: false, error: { code: 'handler_failed', message } });
+    }
+  }
+
+  private settle(envelope: Extract<Envelope, { kind: 'response' }>): void {
+    const pending = this.pending.get(envelope.id);
+    if (!pending) {
+      this.options.onProtocolError(`response to unknown request id ${envelope.id}`);
+      return;
+    }
+    this.pending.delete(envelope.id);
+    clearTimeout(pending.timer);
+
+    if (!envelope.ok) {
+      pending.reject(new IpcError(envelope.error.code, envelope.error.message));
+      return;
+    }
+    const checked = REQUESTS[pending.type].result.safeParse(envelope.payload);
+    if (!checked.success) {
+      const problem = `result of ${pending.type}: ${summarize(checked.error)}`;
+      this.options.onProtocolError(problem);
+      pending.reject(new IpcError('invalid_payload', problem));
+      return;
+    }
+    pending.resolve(checked.data);
+  }
+
+  private deliverEvent(type: string, payload: unknown): void {
+    if (!isEventType(type)) {
+      this.options.onProtocolError(`unknown event type "${type}"`);
+      return;
+    }
+    if (!mayEmit(this.options.peer, type)) {
+      this.options.onProtocolError(`role ${this.options.peer} may not emit ${type}`);
+      return;
+    }
+    const checked = EVENTS[type].payload.safeParse(payload);
+    if (!checked.success) {
+      this.options.onProtocolError(`payload of event ${type}: ${summarize(checked.error)}`);
+      return;
+    }
+    this.options.onEvent?.(type, checked.data);
+  }
+
+  private shut(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new IpcError('channel_closed', `${pending.type} lost: channel closed`));
+      this.pending.delete(id);
+    }
+    this.options.onClose?.();
+  }
+}
+
+/** First few zod issues as "path: message" text, short enough for a log line. */
+function summarize(error: {
+  issues: readonly { path: readonly PropertyKey[]; message: string }[];
+}): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+}

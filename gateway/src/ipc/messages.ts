@@ -1,0 +1,114 @@
+/**
+ * Every message that crosses a Gatehouse process boundary, its shape, and
+ * who may send it. The supervisor routes by this table alone: a request
+ * whose type is not listed for the sender's role is refused, whatever it
+ * carries.
+ */
+import { z } from 'zod';
+
+export const ROLES = ['supervisor', 'keyvault', 'acme-agent', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+export type ChildRole = Exclude<Role, 'supervisor'>;
+
+const messageType = z
+  .string()
+  .max(64)
+  .regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'must look like "owner.verb"');
+
+const requestId = z.number().int().min(1).max(0xffffffff);
+
+export const ERROR_CODES = [
+  'forbidden',
+  'unknown_type',
+  'invalid_payload',
+  'handler_failed',
+  'timeout',
+  'channel_closed',
+] as const;
+export type IpcErrorCode = (typeof ERROR_CODES)[number];
+
+export const logRecordSchema = z.object({
+  time: z.string().max(40),
+  level: z.enum(['debug', 'info', 'warn', 'error']),
+  subsystem: z.string().max(64),
+  msg: z.string().max(4096),
+  fields: z.record(z.string().max(64), z.unknown()).optional(),
+});
+export type LogRecord = z.infer<typeof logRecordSchema>;
+
+export const envelopeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('request'), id: requestId, type: messageType, payload: z.unknown() }),
+  z.object({
+    kind: z.literal('response'),
+    id: requestId,
+    ok: z.literal(true),
+    payload: z.unknown(),
+  }),
+  z.object({
+    kind: z.literal('response'),
+    id: requestId,
+    ok: z.literal(false),
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(4096) }),
+  }),
+  z.object({ kind: z.literal('event'), type: messageType, payload: z.unknown() }),
+  z.object({ kind: z.literal('log'), record: logRecordSchema }),
+]);
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+/**
+ * Requests, by type: the payload and result shapes, and which roles may
+ * send each. `handledBy` is the role that answers. Requests the supervisor
+ * sends to a child are answered by that child whatever its role.
+ */
+export const REQUESTS = {
+  'child.ping': {
+    handledBy: 'child',
+    senders: ['supervisor'],
+    payload: z.object({}).strict(),
+    result: z.object({ uptimeMs: z.number(), rssBytes: z.number() }).strict(),
+  },
+  'child.shutdown': {
+    handledBy: 'child',
+    senders: ['supervisor'],
+    payload: z.object({ deadlineMs: z.number().int().min(0).max(60_000) }).strict(),
+    result: z.object({}).strict(),
+  },
+} as const satisfies Record<
+  string,
+  {
+    handledBy: Role | 'child';
+    senders: readonly Role[];
+    payload: z.ZodType;
+    result: z.ZodType;
+  }
+>;
+export type RequestType = keyof typeof REQUESTS;
+export type RequestPayload<T extends RequestType> = z.infer<(typeof REQUESTS)[T]['payload']>;
+export type RequestResult<T extends RequestType> = z.infer<(typeof REQUESTS)[T]['result']>;
+
+/** Events, by type, with the roles that may emit each. */
+export const EVENTS = {
+  'child.ready': {
+    senders: ['keyvault', 'acme-agent', 'worker'],
+    payload: z.object({}).strict(),
+  },
+} as const satisfies Record<string, { senders: readonly Role[]; payload: z.ZodType }>;
+export type EventType = keyof typeof EVENTS;
+export type EventPayload<T extends EventType> = z.infer<(typeof EVENTS)[T]['payload']>;
+
+export function isRequestType(type: string): type is RequestType {
+  return Object.hasOwn(REQUESTS, type);
+}
+
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(EVENTS, type);
+}
+
+/** The allow-list: may `sender` send a request of this type? */
+export function mayRequest(sender: Role, type: RequestType): boolean {
+  return (REQUESTS[type].senders as readonly Role[]).includes(sender);
+}
+
+export function mayEmit(sender: Role, type: EventType): boolean {
+  return (EVENTS[type].senders as readonly Role[]).includes(sender);
+}

@@ -1,0 +1,2 @@
+export { Logger, LEVELS, isLevel, type Level, type LogFields } from './logger.js';
+export { LogStream, type LogFormat, type Origin } from './stream.js';

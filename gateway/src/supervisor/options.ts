@@ -1,0 +1,105 @@
+/**
+ * The settings of `gatehouse run`, from flags and the environment, checked
+ * before anything starts.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { isLevel, type Level } from '../log/logger.js';
+
+export interface RunOptions {
+  dataDir: string;
+  httpsPort: number;
+  httpPort: number;
+  /** Addresses to listen on; both IPv4 and IPv6 by default. */
+  bind: string[];
+  workers: number;
+  logLevel: Level;
+  /** File mode of the control socket. */
+  controlMode: number;
+  /** Close a connection that has sent no whole ClientHello in this time. */
+  helloTimeoutMs: number;
+}
+
+export class OptionError extends Error {
+  readonly code = 'invalid_option';
+  constructor(message: string) {
+    super(message);
+    this.name = 'OptionError';
+  }
+}
+
+export interface RawRunOptions {
+  data?: string | undefined;
+  'https-port'?: string | undefined;
+  'http-port'?: string | undefined;
+  bind?: string[] | undefined;
+  workers?: string | undefined;
+  'log-level'?: string | undefined;
+  'control-mode'?: string | undefined;
+  'hello-timeout'?: string | undefined;
+}
+
+export function resolveRunOptions(
+  raw: RawRunOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): RunOptions {
+  const root = process.getuid?.() === 0;
+  const logLevel = raw['log-level'] ?? env.GATEHOUSE_LOG_LEVEL ?? 'info';
+  if (!isLevel(logLevel)) {
+    throw new OptionError(
+      `--log-level must be one of debug, info, warn, error (got "${logLevel}")`,
+    );
+  }
+
+  const httpsPort = port('--https-port', raw['https-port'], root ? 443 : 8443);
+  const httpPort = port('--http-port', raw['http-port'], root ? 80 : 8080);
+  if (httpsPort === httpPort) {
+    throw new OptionError(`--https-port and --http-port must differ (both are ${httpsPort})`);
+  }
+
+  return {
+    dataDir: path.resolve(raw.data ?? env.GATEHOUSE_DATA ?? './data'),
+    httpsPort,
+    httpPort,
+    bind: raw.bind && raw.bind.length > 0 ? raw.bind.map(address) : ['0.0.0.0', '::'],
+    workers: integer('--workers', raw.workers, Math.max(1, os.availableParallelism()), 1, 64),
+    logLevel,
+    controlMode: mode(raw['control-mode']),
+    helloTimeoutMs: integer('--hello-timeout', raw['hello-timeout'], 10, 1, 300) * 1000,
+  };
+}
+
+function port(flag: string, text: string | undefined, fallback: number): number {
+  return integer(flag, text, fallback, 1, 65535);
+}
+
+function integer(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new OptionError(`${flag} must be a whole number from ${min} to ${max} (got "${text}")`);
+  }
+  return value;
+}
+
+function address(text: string): string {
+  const ipv4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+  if (ipv4.test(text) || (text.includes(':') && /^[0-9a-fA-F:.]+$/.test(text))) return text;
+  throw new OptionError(`--bind takes an IP address such as 127.0.0.1 or ::1 (got "${text}")`);
+}
+
+function mode(text: string | undefined): number {
+  if (text === undefined) return 0o600;
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new OptionError(
+      `--control-mode must be an octal file mode such as 600 or 660 (got "${text}")`,
+    );
+  }
+  return Number.parseInt(text, 8);
+}

@@ -1,0 +1,188 @@
+/**
+ * The supervisor (`gatehouse run`): owns the data directory lock, the
+ * listening sockets and the control socket; starts the keyvault, the
+ * acme-agent and the gateway workers as separate processes and keeps them
+ * running. It parses no internet traffic and holds no private key: the
+ * listening sockets are created here only so that every worker, and every
+ * restarted worker, shares the same ones.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createControlApi, type Health, type RoleHealth } from '../control/api.js';
+import { serveControlSocket, type ControlServer } from '../control/server.js';
+import { Logger } from '../log/logger.js';
+import type { LogStream } from '../log/stream.js';
+import { loadAcceptorAddon } from '../native/addon.js';
+import type { ChildRole } from '../ipc/messages.js';
+import { CHILD_ENV } from '../ipc/child.js';
+import { lockDataDir, type DataDirLock } from './lock.js';
+import {
+  DEFAULT_BACKOFF,
+  ManagedChild,
+  type BackoffPolicy,
+  type ChildInfo,
+} from './managed-child.js';
+import type { RunOptions } from './options.js';
+import { openListeners, type Listener } from './listeners.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where each role's compiled entry file is, relative to this file. */
+export const ROLE_ENTRIES: Record<ChildRole, string> = {
+  keyvault: path.resolve(here, '../../../keyvault/dist/main.js'),
+  'acme-agent': path.resolve(here, '../../../acme-agent/dist/main.js'),
+  worker: path.resolve(here, '../worker/main.js'),
+};
+
+/** Environment variable through which workers learn what their inherited fds are. */
+export const LISTENERS_ENV = 'GATEHOUSE_LISTENERS';
+
+export interface SupervisorOptions extends RunOptions {
+  logStream: LogStream;
+  /** Replace a role's entry file; tests use it to play a misbehaving child. */
+  entries?: Partial<Record<ChildRole, string>>;
+  backoff?: BackoffPolicy;
+}
+
+/** Total time a stop may take before every child is killed. */
+const STOP_DEADLINE_MS = 8_000;
+
+export class Supervisor {
+  readonly startedAt = Date.now();
+  private readonly children: ManagedChild[] = [];
+  private control: ControlServer | undefined;
+  private lock: DataDirLock | undefined;
+  private listeners: Listener[] = [];
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly options: SupervisorOptions,
+    readonly log: Logger,
+  ) {}
+
+  static async start(options: SupervisorOptions): Promise<Supervisor> {
+    const log = new Logger(
+      (record) => {
+        options.logStream.write({ role: 'supervisor', pid: process.pid }, record);
+      },
+      'supervisor',
+      options.logLevel,
+    );
+    const supervisor = new Supervisor(options, log);
+    try {
+      await supervisor.boot();
+    } catch (error) {
+      await supervisor.stop();
+      throw error;
+    }
+    return supervisor;
+  }
+
+  health(): Health {
+    const roles = {} as Health['roles'];
+    for (const role of ['keyvault', 'acme-agent', 'worker'] as const) {
+      const mine = this.children.filter((child) => child.spec.role === role);
+      const running = mine.filter((child) => child.info().state === 'running').length;
+      const state: RoleHealth = running === 0 ? 'down' : running < mine.length ? 'degraded' : 'up';
+      roles[role] = { state, running, expected: mine.length };
+    }
+    const states = Object.values(roles).map((role) => role.state);
+    const status = states.includes('down')
+      ? 'down'
+      : states.includes('degraded')
+        ? 'degraded'
+        : 'ok';
+    return { status, roles };
+  }
+
+  childInfo(): ChildInfo[] {
+    return this.children.map((child) => child.info());
+  }
+
+  /** The managed child processes, for tests that need their pids or channels. */
+  get managedChildren(): readonly ManagedChild[] {
+    return this.children;
+  }
+
+  /** Drain and stop every child, close sockets, release the lock. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async boot(): Promise<void> {
+    const { options, log } = this;
+    fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    this.lock = lockDataDir(options.dataDir);
+    process.title = 'gatehouse run';
+
+    this.listeners = openListeners(loadAcceptorAddon(), options, log.child('listen'));
+
+    const api = createControlApi({
+      health: () => this.health(),
+      children: () => this.childInfo(),
+      startedAt: this.startedAt,
+    });
+    this.control = await serveControlSocket(
+      api,
+      path.join(options.dataDir, 'control.sock'),
+      options.controlMode,
+    );
+    log.info('control socket ready', { path: this.control.path });
+
+    this.add('keyvault', undefined, []);
+    this.add('acme-agent', undefined, []);
+    for (let n = 1; n <= options.workers; n += 1) {
+      this.add(
+        'worker',
+        n,
+        this.listeners.map((listener) => listener.fd),
+      );
+    }
+    for (const child of this.children) child.start();
+  }
+
+  private add(role: ChildRole, instance: number | undefined, inheritFds: number[]): void {
+    const env: Record<string, string> = { [CHILD_ENV.logLevel]: this.options.logLevel };
+    if (role === 'worker') {
+      // The child sees inherited fds from 4 on, in this order.
+      env[LISTENERS_ENV] = JSON.stringify(
+        this.listeners.map((listener, index) => ({
+          fd: 4 + index,
+          scheme: listener.scheme,
+          host: listener.host,
+          port: listener.port,
+        })),
+      );
+      env.GATEHOUSE_HTTPS_PORT = String(this.options.httpsPort);
+      env.GATEHOUSE_HELLO_TIMEOUT_MS = String(this.options.helloTimeoutMs);
+    }
+    const child = new ManagedChild(
+      {
+        role,
+        instance,
+        entry: this.options.entries?.[role] ?? ROLE_ENTRIES[role],
+        inheritFds,
+        env,
+      },
+      this.log.child('children'),
+      this.options.logStream,
+      this.options.backoff ?? DEFAULT_BACKOFF,
+      () => undefined,
+      () => undefined,
+    );
+    this.children.push(child);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.log.info('stopping', { children: this.children.length });
+    await Promise.all(this.children.map((child) => child.stop(STOP_DEADLINE_MS)));
+    await this.control?.close();
+    const addon = this.listeners.length > 0 ? loadAcceptorAddon() : undefined;
+    for (const listener of this.listeners) addon?.closeFd(listener.fd);
+    this.listeners = [];
+    this.lock?.release();
+    this.log.info('stopped');
+  }
+}
