@@ -21,11 +21,13 @@
  * then run scripts/test-clienthello-table. Chromium's hello changes on
  * every run (GREASE values, extension order), so the .bin files differ.
  */
+import { Buffer } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { clearTimeout, setTimeout } from 'node:timers';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 

@@ -15,6 +15,7 @@
  * not read back from the parser; a changed reason string in clienthello.c
  * must be changed here too, on purpose.
  */
+import { Buffer } from 'node:buffer';
 import { readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,8 +144,7 @@ const needMore = (file, client, wire, need) =>
   cases.push({ file, client, wire, status: 'need_more', need });
 const refused = (file, client, wire, status, error) =>
   cases.push({ file, client, wire, status, error });
-const malformed = (file, client, wire, error) =>
-  refused(file, client, wire, 'malformed', error);
+const malformed = (file, client, wire, error) => refused(file, client, wire, 'malformed', error);
 
 const openssl = capturedHandshake('openssl-tls13-servername.bin');
 const chromium = capturedHandshake('chromium.bin');
@@ -154,16 +154,41 @@ const R = openssl.wire.length; // the whole hello: 5 + record length
 
 // Real hellos re-framed: a handshake message may span records
 // (RFC 8446 section 5.1), down to one byte each.
-ok('gen-openssl-1byte-records.bin', 'openssl hello in 1-byte records',
-  frameEvery(openssl.hs, 1), 'openssl.gatehouse.test', []);
-ok('gen-chromium-1byte-records.bin', 'chromium hello in 1-byte records',
-  frameEvery(chromium.hs, 1), 'chromium.gatehouse.test', ['h2', 'http/1.1']);
-ok('gen-chromium-split-in-header.bin', 'chromium hello, records of 2 and the rest',
-  frame(chromium.hs, [2]), 'chromium.gatehouse.test', ['h2', 'http/1.1']);
-ok('gen-curl-three-records.bin', 'curl hello, records of 100, 300 and the rest',
-  frame(curl.hs, [100, 300]), 'curl.gatehouse.test', ['h2', 'http/1.1']);
-ok('gen-node-then-ccs.bin', 'node hello followed by a ChangeCipherSpec record',
-  cat(nodeH2.wire, record(u8(1), 20, 0x0303)), 'node.gatehouse.test', ['h2', 'http/1.1']);
+ok(
+  'gen-openssl-1byte-records.bin',
+  'openssl hello in 1-byte records',
+  frameEvery(openssl.hs, 1),
+  'openssl.gatehouse.test',
+  [],
+);
+ok(
+  'gen-chromium-1byte-records.bin',
+  'chromium hello in 1-byte records',
+  frameEvery(chromium.hs, 1),
+  'chromium.gatehouse.test',
+  ['h2', 'http/1.1'],
+);
+ok(
+  'gen-chromium-split-in-header.bin',
+  'chromium hello, records of 2 and the rest',
+  frame(chromium.hs, [2]),
+  'chromium.gatehouse.test',
+  ['h2', 'http/1.1'],
+);
+ok(
+  'gen-curl-three-records.bin',
+  'curl hello, records of 100, 300 and the rest',
+  frame(curl.hs, [100, 300]),
+  'curl.gatehouse.test',
+  ['h2', 'http/1.1'],
+);
+ok(
+  'gen-node-then-ccs.bin',
+  'node hello followed by a ChangeCipherSpec record',
+  cat(nodeH2.wire, record(u8(1), 20, 0x0303)),
+  'node.gatehouse.test',
+  ['h2', 'http/1.1'],
+);
 
 // Cut short: `need` is where the next unit (record header, handshake
 // header, end of the record) is complete.
@@ -173,67 +198,151 @@ needMore('gen-trunc-4.bin', 'openssl hello, 4 bytes', openssl.wire.subarray(0, 4
 needMore('gen-trunc-5.bin', 'openssl hello, record header', openssl.wire.subarray(0, 5), 9);
 needMore('gen-trunc-8.bin', 'openssl hello, 8 bytes', openssl.wire.subarray(0, 8), 9);
 needMore('gen-trunc-9.bin', 'openssl hello, both headers', openssl.wire.subarray(0, 9), R);
-needMore('gen-trunc-half.bin', 'openssl hello, half',
-  openssl.wire.subarray(0, R >> 1), R);
-needMore('gen-trunc-last.bin', 'openssl hello, all but the last byte',
-  openssl.wire.subarray(0, R - 1), R);
-needMore('gen-trunc-chromium-1400.bin', 'chromium hello, first TCP segment (1400 bytes)',
-  chromium.wire.subarray(0, 1400), chromium.wire.length);
-needMore('gen-trunc-1byte-records-13.bin', '1-byte records, cut in the third record header',
-  frameEvery(openssl.hs, 1).subarray(0, 13), 17);
+needMore('gen-trunc-half.bin', 'openssl hello, half', openssl.wire.subarray(0, R >> 1), R);
+needMore(
+  'gen-trunc-last.bin',
+  'openssl hello, all but the last byte',
+  openssl.wire.subarray(0, R - 1),
+  R,
+);
+needMore(
+  'gen-trunc-chromium-1400.bin',
+  'chromium hello, first TCP segment (1400 bytes)',
+  chromium.wire.subarray(0, 1400),
+  chromium.wire.length,
+);
+needMore(
+  'gen-trunc-1byte-records-13.bin',
+  '1-byte records, cut in the third record header',
+  frameEvery(openssl.hs, 1).subarray(0, 13),
+  17,
+);
 {
   // A handshake length past its record: the rest comes in a next record.
   const hs = Buffer.from(openssl.hs);
   hs.writeUIntBE(hs.length - 4 + 100, 1, 3);
-  needMore('gen-hs-longer-than-record.bin', 'handshake length 100 past its only record',
-    record(hs), R + 5);
+  needMore(
+    'gen-hs-longer-than-record.bin',
+    'handshake length 100 past its only record',
+    record(hs),
+    R + 5,
+  );
 }
 
 // Not TLS at all.
-refused('gen-http-get.bin', 'plain HTTP request',
-  bytes('GET / HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n'), 'not_tls', E.notHandshake);
+refused(
+  'gen-http-get.bin',
+  'plain HTTP request',
+  bytes('GET / HTTP/1.1\r\nHost: gatehouse.test\r\n\r\n'),
+  'not_tls',
+  E.notHandshake,
+);
 refused('gen-http-G.bin', 'one byte of plain HTTP', bytes('G'), 'not_tls', E.notHandshake);
 {
   // SSLv2-compatible CLIENT-HELLO (RFC 5246 appendix E.2): 2-byte header
   // with the high bit set, msg_type 1, version 3.1, three cipher specs.
-  const specs = cat(Buffer.from([0x00, 0x00, 0x2f]), Buffer.from([0x00, 0x00, 0x35]),
-    Buffer.from([0x00, 0x00, 0xff]));
-  const body = cat(u8(1), u16(0x0301), u16(specs.length), u16(0), u16(16), specs,
-    Buffer.alloc(16, 0x33));
-  refused('gen-sslv2-hello.bin', 'SSLv2-compatible ClientHello',
-    cat(u16(0x8000 | body.length), body), 'not_tls', E.sslv2);
+  const specs = cat(
+    Buffer.from([0x00, 0x00, 0x2f]),
+    Buffer.from([0x00, 0x00, 0x35]),
+    Buffer.from([0x00, 0x00, 0xff]),
+  );
+  const body = cat(
+    u8(1),
+    u16(0x0301),
+    u16(specs.length),
+    u16(0),
+    u16(16),
+    specs,
+    Buffer.alloc(16, 0x33),
+  );
+  refused(
+    'gen-sslv2-hello.bin',
+    'SSLv2-compatible ClientHello',
+    cat(u16(0x8000 | body.length), body),
+    'not_tls',
+    E.sslv2,
+  );
 }
-refused('gen-alert-first.bin', 'an alert record first',
-  record(Buffer.from([2, 40]), 21, 0x0303), 'not_tls', E.notHandshake);
-refused('gen-record-version-2.bin', 'record version 2.0',
-  cat(Buffer.from([22, 2, 0]), openssl.wire.subarray(3)), 'not_tls', E.recordVersion);
+refused(
+  'gen-alert-first.bin',
+  'an alert record first',
+  record(Buffer.from([2, 40]), 21, 0x0303),
+  'not_tls',
+  E.notHandshake,
+);
+refused(
+  'gen-record-version-2.bin',
+  'record version 2.0',
+  cat(Buffer.from([22, 2, 0]), openssl.wire.subarray(3)),
+  'not_tls',
+  E.recordVersion,
+);
 
 // Record layer broken (RFC 8446 section 5.1).
-malformed('gen-zero-length-record.bin', 'zero-length first record',
-  cat(record(Buffer.alloc(0)), openssl.wire), E.zeroRecord);
-malformed('gen-zero-length-record-middle.bin', 'zero-length record between fragments',
-  cat(record(openssl.hs.subarray(0, 50)), record(Buffer.alloc(0)),
-    record(openssl.hs.subarray(50))), E.zeroRecord);
-malformed('gen-record-16385.bin', 'record length 2^14 + 1',
-  cat(Buffer.from([22, 3, 1]), u16(16385), handshake(helloBody())), E.recordTooLong);
-malformed('gen-interleaved-ccs.bin', 'ChangeCipherSpec between hello fragments',
-  cat(record(openssl.hs.subarray(0, 50)), record(u8(1), 20, 0x0303),
-    record(openssl.hs.subarray(50))), E.interleaved);
-malformed('gen-second-record-version.bin', 'second fragment with record version 4.3',
+malformed(
+  'gen-zero-length-record.bin',
+  'zero-length first record',
+  cat(record(Buffer.alloc(0)), openssl.wire),
+  E.zeroRecord,
+);
+malformed(
+  'gen-zero-length-record-middle.bin',
+  'zero-length record between fragments',
+  cat(record(openssl.hs.subarray(0, 50)), record(Buffer.alloc(0)), record(openssl.hs.subarray(50))),
+  E.zeroRecord,
+);
+malformed(
+  'gen-record-16385.bin',
+  'record length 2^14 + 1',
+  cat(Buffer.from([22, 3, 1]), u16(16385), handshake(helloBody())),
+  E.recordTooLong,
+);
+malformed(
+  'gen-interleaved-ccs.bin',
+  'ChangeCipherSpec between hello fragments',
+  cat(
+    record(openssl.hs.subarray(0, 50)),
+    record(u8(1), 20, 0x0303),
+    record(openssl.hs.subarray(50)),
+  ),
+  E.interleaved,
+);
+malformed(
+  'gen-second-record-version.bin',
+  'second fragment with record version 4.3',
   cat(record(openssl.hs.subarray(0, 50)), record(openssl.hs.subarray(50), 22, 0x0403)),
-  E.recordVersion);
+  E.recordVersion,
+);
 
 // Handshake header.
-malformed('gen-server-hello.bin', 'handshake type 2 (ServerHello)',
-  frame(handshake(helloBody(), 2)), E.notClientHello);
-malformed('gen-empty-hello.bin', 'ClientHello of length 0', frame(handshake(Buffer.alloc(0))),
-  E.random);
+malformed(
+  'gen-server-hello.bin',
+  'handshake type 2 (ServerHello)',
+  frame(handshake(helloBody(), 2)),
+  E.notClientHello,
+);
+malformed(
+  'gen-empty-hello.bin',
+  'ClientHello of length 0',
+  frame(handshake(Buffer.alloc(0))),
+  E.random,
+);
 {
   const big = handshake(Buffer.alloc(20000 - 4, 0x61));
-  refused('gen-20k-handshake.bin', 'a 20 KB handshake in two records',
-    frame(big, [16384]), 'too_large', E.tooLarge);
-  refused('gen-20k-header-only.bin', 'a 20 KB handshake, first 9 bytes',
-    frame(big, [16384]).subarray(0, 9), 'too_large', E.tooLarge);
+  refused(
+    'gen-20k-handshake.bin',
+    'a 20 KB handshake in two records',
+    frame(big, [16384]),
+    'too_large',
+    E.tooLarge,
+  );
+  refused(
+    'gen-20k-header-only.bin',
+    'a 20 KB handshake, first 9 bytes',
+    frame(big, [16384]).subarray(0, 9),
+    'too_large',
+    E.tooLarge,
+  );
 }
 
 /** A hello whose handshake message is exactly `total` bytes, by padding (RFC 7685). */
@@ -244,88 +353,215 @@ function paddedHandshake(total, name) {
   });
   return handshake(body);
 }
-ok('gen-max-handshake.bin', 'a 16384-byte hello in one record',
-  frame(paddedHandshake(CH_MAX_HANDSHAKE, 'max.gatehouse.test')), 'max.gatehouse.test', []);
+ok(
+  'gen-max-handshake.bin',
+  'a 16384-byte hello in one record',
+  frame(paddedHandshake(CH_MAX_HANDSHAKE, 'max.gatehouse.test')),
+  'max.gatehouse.test',
+  [],
+);
 {
   const hs = paddedHandshake(CH_MAX_HANDSHAKE, 'wide.gatehouse.test');
   const eighth = CH_MAX_HANDSHAKE / 8;
   const eight = frameEvery(hs, eighth);
   if (eight.length !== CH_MAX_WIRE) throw new Error('8 records should fill CH_MAX_WIRE');
-  ok('gen-max-handshake-8-records.bin', 'a 16384-byte hello in 8 records (CH_MAX_WIRE)',
-    eight, 'wide.gatehouse.test', []);
-  refused('gen-max-handshake-9-records.bin', 'a 16384-byte hello in 9 records',
-    frame(hs, Array(8).fill(eighth - 1)), 'too_large', E.tooWide);
+  ok(
+    'gen-max-handshake-8-records.bin',
+    'a 16384-byte hello in 8 records (CH_MAX_WIRE)',
+    eight,
+    'wide.gatehouse.test',
+    [],
+  );
+  refused(
+    'gen-max-handshake-9-records.bin',
+    'a 16384-byte hello in 9 records',
+    frame(hs, Array(8).fill(eighth - 1)),
+    'too_large',
+    E.tooWide,
+  );
 }
-refused('gen-handshake-16385.bin', 'a 16385-byte hello',
+refused(
+  'gen-handshake-16385.bin',
+  'a 16385-byte hello',
   frame(paddedHandshake(CH_MAX_HANDSHAKE + 1, 'big.gatehouse.test'), [16000]),
-  'too_large', E.tooLarge);
-refused('gen-3k-1byte-records.bin', 'a 3000-byte hello in 1-byte records',
-  frameEvery(paddedHandshake(3000, 'slow.gatehouse.test'), 1), 'too_large', E.tooWide);
+  'too_large',
+  E.tooLarge,
+);
+refused(
+  'gen-3k-1byte-records.bin',
+  'a 3000-byte hello in 1-byte records',
+  frameEvery(paddedHandshake(3000, 'slow.gatehouse.test'), 1),
+  'too_large',
+  E.tooWide,
+);
 
 // ClientHello body (RFC 8446 section 4.1.2, RFC 5246 section 7.4.1.2).
-ok('gen-no-extensions.bin', 'a TLS 1.2 hello without extensions',
-  hello({ extensions: null }), null, []);
-malformed('gen-session-id-33.bin', 'session id of 33 bytes',
-  hello({ sessionId: Buffer.alloc(33, 1) }), E.sessionIdLong);
-malformed('gen-session-id-overrun.bin', 'hello ending inside its session id',
+ok(
+  'gen-no-extensions.bin',
+  'a TLS 1.2 hello without extensions',
+  hello({ extensions: null }),
+  null,
+  [],
+);
+malformed(
+  'gen-session-id-33.bin',
+  'session id of 33 bytes',
+  hello({ sessionId: Buffer.alloc(33, 1) }),
+  E.sessionIdLong,
+);
+malformed(
+  'gen-session-id-overrun.bin',
+  'hello ending inside its session id',
   frame(handshake(cat(u16(0x0303), Buffer.alloc(32, 0x5a), u8(20), Buffer.alloc(5, 1)))),
-  E.sessionIdOverrun);
-malformed('gen-cipher-suites-odd.bin', 'cipher suites of odd length',
-  frame(handshake(cat(u16(0x0303), Buffer.alloc(32), u8(0), u16(3), Buffer.alloc(3), u8(1),
-    u8(0)))), E.suitesOdd);
-malformed('gen-cipher-suites-empty.bin', 'no cipher suite',
-  hello({ suites: [] }), E.suitesOdd);
-malformed('gen-cipher-suites-overrun.bin', 'cipher suites past the hello',
+  E.sessionIdOverrun,
+);
+malformed(
+  'gen-cipher-suites-odd.bin',
+  'cipher suites of odd length',
+  frame(
+    handshake(cat(u16(0x0303), Buffer.alloc(32), u8(0), u16(3), Buffer.alloc(3), u8(1), u8(0))),
+  ),
+  E.suitesOdd,
+);
+malformed('gen-cipher-suites-empty.bin', 'no cipher suite', hello({ suites: [] }), E.suitesOdd);
+malformed(
+  'gen-cipher-suites-overrun.bin',
+  'cipher suites past the hello',
   frame(handshake(cat(u16(0x0303), Buffer.alloc(32), u8(0), u16(0x2000), Buffer.alloc(8)))),
-  E.suitesOverrun);
-malformed('gen-no-compression.bin', 'no compression method',
-  hello({ compression: [] }), E.noCompression);
+  E.suitesOverrun,
+);
+malformed(
+  'gen-no-compression.bin',
+  'no compression method',
+  hello({ compression: [] }),
+  E.noCompression,
+);
 {
   const body = helloBody({ extensions: [sni('x.gatehouse.test')] });
-  malformed('gen-extensions-trailing-byte.bin', 'a byte after the extensions block',
-    frame(handshake(cat(body, u8(0)))), E.extLength);
+  malformed(
+    'gen-extensions-trailing-byte.bin',
+    'a byte after the extensions block',
+    frame(handshake(cat(body, u8(0)))),
+    E.extLength,
+  );
   const at = helloBody({ extensions: null }).length; // where the extensions length is
   const longer = Buffer.from(body);
   longer.writeUInt16BE(longer.readUInt16BE(at) + 1, at);
-  malformed('gen-extensions-length-overrun.bin', 'extensions length one past the hello',
-    frame(handshake(longer)), E.extLength);
-  malformed('gen-extensions-length-cut.bin', 'one byte where the extensions length goes',
-    frame(handshake(cat(helloBody({ extensions: null }), u8(0)))), E.extLengthCut);
+  malformed(
+    'gen-extensions-length-overrun.bin',
+    'extensions length one past the hello',
+    frame(handshake(longer)),
+    E.extLength,
+  );
+  malformed(
+    'gen-extensions-length-cut.bin',
+    'one byte where the extensions length goes',
+    frame(handshake(cat(helloBody({ extensions: null }), u8(0)))),
+    E.extLengthCut,
+  );
 }
-malformed('gen-extension-overrun.bin', 'extension length past the block',
-  hello({ extensions: [cat(u16(0x1234), u16(10), Buffer.alloc(4))] }), E.extOverrun);
-malformed('gen-extension-header-cut.bin', 'three bytes of an extension header',
-  hello({ extensions: [sni('a.gatehouse.test'), Buffer.from([0, 5, 0])] }), E.extHeader);
+malformed(
+  'gen-extension-overrun.bin',
+  'extension length past the block',
+  hello({ extensions: [cat(u16(0x1234), u16(10), Buffer.alloc(4))] }),
+  E.extOverrun,
+);
+malformed(
+  'gen-extension-header-cut.bin',
+  'three bytes of an extension header',
+  hello({ extensions: [sni('a.gatehouse.test'), Buffer.from([0, 5, 0])] }),
+  E.extHeader,
+);
 
 // server_name (RFC 6066 section 3).
-ok('gen-sni-unknown-type-skipped.bin', 'name_type 1 then host_name',
-  hello({ extensions: [ext(0, serverNameList([[1, 'opaque'], [0, 'skip.gatehouse.test']]))] }),
-  'skip.gatehouse.test', []);
-ok('gen-sni-unknown-type-only.bin', 'only a name_type 7 entry',
-  hello({ extensions: [ext(0, serverNameList([[7, 'x']]))] }), null, []);
-ok('gen-sni-case-kept.bin', 'mixed-case host_name',
-  hello({ extensions: [sni('MiXeD.GateHouse.Test')] }), 'MiXeD.GateHouse.Test', []);
+ok(
+  'gen-sni-unknown-type-skipped.bin',
+  'name_type 1 then host_name',
+  hello({
+    extensions: [
+      ext(
+        0,
+        serverNameList([
+          [1, 'opaque'],
+          [0, 'skip.gatehouse.test'],
+        ]),
+      ),
+    ],
+  }),
+  'skip.gatehouse.test',
+  [],
+);
+ok(
+  'gen-sni-unknown-type-only.bin',
+  'only a name_type 7 entry',
+  hello({ extensions: [ext(0, serverNameList([[7, 'x']]))] }),
+  null,
+  [],
+);
+ok(
+  'gen-sni-case-kept.bin',
+  'mixed-case host_name',
+  hello({ extensions: [sni('MiXeD.GateHouse.Test')] }),
+  'MiXeD.GateHouse.Test',
+  [],
+);
 {
   const n255 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
   ok('gen-sni-255.bin', 'host_name of 255 bytes', hello({ extensions: [sni(n255)] }), n255, []);
-  malformed('gen-sni-256.bin', 'host_name of 256 bytes',
-    hello({ extensions: [sni(`${n255}e`)] }), E.sniLong);
+  malformed(
+    'gen-sni-256.bin',
+    'host_name of 256 bytes',
+    hello({ extensions: [sni(`${n255}e`)] }),
+    E.sniLong,
+  );
 }
-malformed('gen-sni-list-mismatch.bin', 'server_name list length one short',
-  hello({ extensions: [ext(0, cat(u16(4), u8(0), vec16(bytes('ab'))))] }), E.sniList);
-malformed('gen-sni-empty-list.bin', 'empty server_name list',
-  hello({ extensions: [ext(0, u16(0))] }), E.sniEmptyList);
-malformed('gen-sni-name-overrun.bin', 'host_name length past the list',
-  hello({ extensions: [ext(0, vec16(cat(u8(0), u16(30), bytes('short'))))] }), E.sniOverrun);
-malformed('gen-sni-entry-cut.bin', 'server_name entry of two bytes',
-  hello({ extensions: [ext(0, vec16(Buffer.from([0, 0])))] }), E.sniEntry);
-malformed('gen-sni-repeated.bin', 'two server_name extensions',
-  hello({ extensions: [sni('a.gatehouse.test'), sni('b.gatehouse.test')] }), E.sniRepeated);
-malformed('gen-sni-two-host-names.bin', 'two host_names in one list',
-  hello({ extensions: [ext(0, serverNameList([[0, 'a.test'], [0, 'b.test']]))] }),
-  E.sniTwoHosts);
-malformed('gen-sni-empty.bin', 'empty host_name',
-  hello({ extensions: [sni('')] }), E.sniEmpty);
+malformed(
+  'gen-sni-list-mismatch.bin',
+  'server_name list length one short',
+  hello({ extensions: [ext(0, cat(u16(4), u8(0), vec16(bytes('ab'))))] }),
+  E.sniList,
+);
+malformed(
+  'gen-sni-empty-list.bin',
+  'empty server_name list',
+  hello({ extensions: [ext(0, u16(0))] }),
+  E.sniEmptyList,
+);
+malformed(
+  'gen-sni-name-overrun.bin',
+  'host_name length past the list',
+  hello({ extensions: [ext(0, vec16(cat(u8(0), u16(30), bytes('short'))))] }),
+  E.sniOverrun,
+);
+malformed(
+  'gen-sni-entry-cut.bin',
+  'server_name entry of two bytes',
+  hello({ extensions: [ext(0, vec16(Buffer.from([0, 0])))] }),
+  E.sniEntry,
+);
+malformed(
+  'gen-sni-repeated.bin',
+  'two server_name extensions',
+  hello({ extensions: [sni('a.gatehouse.test'), sni('b.gatehouse.test')] }),
+  E.sniRepeated,
+);
+malformed(
+  'gen-sni-two-host-names.bin',
+  'two host_names in one list',
+  hello({
+    extensions: [
+      ext(
+        0,
+        serverNameList([
+          [0, 'a.test'],
+          [0, 'b.test'],
+        ]),
+      ),
+    ],
+  }),
+  E.sniTwoHosts,
+);
+malformed('gen-sni-empty.bin', 'empty host_name', hello({ extensions: [sni('')] }), E.sniEmpty);
 for (const [tag, name] of [
   ['nul', 'evil\0.gatehouse.test'],
   ['space', 'evil .gatehouse.test'],
@@ -337,37 +573,85 @@ for (const [tag, name] of [
   ['colon', '::1'],
   ['percent', 'evil%00.gatehouse.test'],
 ]) {
-  malformed(`gen-sni-bad-${tag}.bin`, `host_name with a bad byte (${tag})`,
-    hello({ extensions: [sni(name)] }), E.sniByte);
+  malformed(
+    `gen-sni-bad-${tag}.bin`,
+    `host_name with a bad byte (${tag})`,
+    hello({ extensions: [sni(name)] }),
+    E.sniByte,
+  );
 }
 
 // ALPN (RFC 7301 section 3.1).
 {
   const names = Array.from({ length: 19 }, (_, i) => `proto-${i}`).concat('acme-tls/1');
-  ok('gen-alpn-20-names.bin', '20 ALPN names, acme-tls/1 last',
-    hello({ extensions: [sni('many.gatehouse.test'), alpn(names)] }), 'many.gatehouse.test',
-    names);
+  ok(
+    'gen-alpn-20-names.bin',
+    '20 ALPN names, acme-tls/1 last',
+    hello({ extensions: [sni('many.gatehouse.test'), alpn(names)] }),
+    'many.gatehouse.test',
+    names,
+  );
 }
-ok('gen-alpn-grease.bin', 'a GREASE ALPN name (RFC 8701) before h2',
-  hello({ extensions: [alpn(['\x0a\x0a', 'h2'])] }), null, ['\x0a\x0a', 'h2']);
-ok('gen-alpn-acme-split.bin', 'acme-tls/1 split over 1-byte records',
-  frameEvery(handshake(helloBody({ extensions: [sni('acme.gatehouse.test'),
-    alpn(['acme-tls/1'])] })), 1), 'acme.gatehouse.test', ['acme-tls/1']);
-ok('gen-alpn-acme-lookalike.bin', 'acme-tls/10 and acme-tls/ only',
-  hello({ extensions: [alpn(['acme-tls/10', 'acme-tls/'])] }), null,
-  ['acme-tls/10', 'acme-tls/']);
-malformed('gen-alpn-repeated.bin', 'two ALPN extensions',
-  hello({ extensions: [alpn(['h2']), alpn(['acme-tls/1'])] }), E.alpnRepeated);
-malformed('gen-alpn-empty-name.bin', 'an empty ALPN name',
-  hello({ extensions: [alpn(['h2', ''])] }), E.alpnEmptyName);
-malformed('gen-alpn-empty-list.bin', 'an empty ALPN list',
-  hello({ extensions: [ext(16, u16(0))] }), E.alpnEmptyList);
-malformed('gen-alpn-name-overrun.bin', 'ALPN name length past the list',
-  hello({ extensions: [ext(16, vec16(cat(u8(9), bytes('h2'))))] }), E.alpnOverrun);
-malformed('gen-alpn-list-mismatch.bin', 'ALPN list length one past the extension',
-  hello({ extensions: [ext(16, cat(u16(4), u8(2), bytes('h2')))] }), E.alpnList);
-malformed('gen-alpn-nul.bin', 'an ALPN name with a NUL byte',
-  hello({ extensions: [alpn(['acme-tls/1\0x'])] }), E.alpnNul);
+ok(
+  'gen-alpn-grease.bin',
+  'a GREASE ALPN name (RFC 8701) before h2',
+  hello({ extensions: [alpn(['\x0a\x0a', 'h2'])] }),
+  null,
+  ['\x0a\x0a', 'h2'],
+);
+ok(
+  'gen-alpn-acme-split.bin',
+  'acme-tls/1 split over 1-byte records',
+  frameEvery(
+    handshake(helloBody({ extensions: [sni('acme.gatehouse.test'), alpn(['acme-tls/1'])] })),
+    1,
+  ),
+  'acme.gatehouse.test',
+  ['acme-tls/1'],
+);
+ok(
+  'gen-alpn-acme-lookalike.bin',
+  'acme-tls/10 and acme-tls/ only',
+  hello({ extensions: [alpn(['acme-tls/10', 'acme-tls/'])] }),
+  null,
+  ['acme-tls/10', 'acme-tls/'],
+);
+malformed(
+  'gen-alpn-repeated.bin',
+  'two ALPN extensions',
+  hello({ extensions: [alpn(['h2']), alpn(['acme-tls/1'])] }),
+  E.alpnRepeated,
+);
+malformed(
+  'gen-alpn-empty-name.bin',
+  'an empty ALPN name',
+  hello({ extensions: [alpn(['h2', ''])] }),
+  E.alpnEmptyName,
+);
+malformed(
+  'gen-alpn-empty-list.bin',
+  'an empty ALPN list',
+  hello({ extensions: [ext(16, u16(0))] }),
+  E.alpnEmptyList,
+);
+malformed(
+  'gen-alpn-name-overrun.bin',
+  'ALPN name length past the list',
+  hello({ extensions: [ext(16, vec16(cat(u8(9), bytes('h2'))))] }),
+  E.alpnOverrun,
+);
+malformed(
+  'gen-alpn-list-mismatch.bin',
+  'ALPN list length one past the extension',
+  hello({ extensions: [ext(16, cat(u16(4), u8(2), bytes('h2')))] }),
+  E.alpnList,
+);
+malformed(
+  'gen-alpn-nul.bin',
+  'an ALPN name with a NUL byte',
+  hello({ extensions: [alpn(['acme-tls/1\0x'])] }),
+  E.alpnNul,
+);
 
 // --- write ---------------------------------------------------------------
 
@@ -389,5 +673,8 @@ const entries = cases.map(({ wire, ...c }) => {
 
 const old = JSON.parse(readFileSync(manifestPath, 'utf8'));
 const captured = old.fixtures.filter((f) => f.origin === 'captured');
-writeFileSync(manifestPath, `${JSON.stringify({ fixtures: [...captured, ...entries] }, null, 2)}\n`);
+writeFileSync(
+  manifestPath,
+  `${JSON.stringify({ fixtures: [...captured, ...entries] }, null, 2)}\n`,
+);
 console.log(`${entries.length} generated fixtures, ${captured.length} captured kept`);
