@@ -113,15 +113,12 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
       return fail(out, CH_MALFORMED, "record longer than 2^14 bytes");
 
     /* Handshake header: msg_type and a 24-bit length (RFC 8446 section
-     * 4), perhaps split over several records. */
+     * 4), perhaps split over several records. Records are never empty, so
+     * it ends within the first four, far inside CH_MAX_WIRE. */
     if (got < TLS_HS_HEADER) {
       stop = p + (TLS_HS_HEADER - got);
       if (stop > rec_end)
         stop = rec_end;
-      if (stop > CH_MAX_WIRE)
-        return fail(out, CH_TOO_LARGE,
-            "ClientHello spans more record bytes than the peek buffer "
-            "holds");
       if (len < stop)
         return need_more(out, stop);
 
@@ -394,7 +391,9 @@ read_alpn(cursor *c, size_t end, ch_info *out)
     return fail(out, CH_MALFORMED, "ALPN protocol list is empty");
 
   while (c->pos < end) {
-    (void)cur_u8(c, end, &n);
+    if (!cur_u8(c, end, &n))
+      return fail(out, CH_MALFORMED,
+          "ALPN protocol name overruns the ALPN extension");
 
     if (n == 0)
       return fail(out, CH_MALFORMED,

@@ -39,6 +39,12 @@ const E = {
   tooLarge: 'ClientHello is longer than CH_MAX_HANDSHAKE',
   tooWide: 'ClientHello spans more record bytes than the peek buffer holds',
   random: 'ClientHello ends inside its version or random',
+  beforeSessionId: 'ClientHello ends before session id',
+  beforeSuites: 'ClientHello ends before cipher suites',
+  beforeCompression: 'ClientHello ends before compression methods',
+  compressionOverrun: 'compression methods overrun the ClientHello',
+  sniShort: 'server_name extension too short for its list length',
+  alpnShort: 'ALPN extension too short for its list length',
   sessionIdLong: 'session id longer than 32 bytes',
   sessionIdOverrun: 'session id overruns the ClientHello',
   suitesOdd: 'cipher suites length is zero or odd',
@@ -402,6 +408,48 @@ ok(
   hello({ extensions: null }),
   null,
   [],
+);
+{
+  // The body cut right after each fixed part: every length is missing.
+  const start = cat(u16(0x0303), Buffer.alloc(32, 0x5a));
+  const sid = cat(start, vec8(Buffer.alloc(32, 0x11)));
+  const suites = cat(sid, vec16(u16(0x1301)));
+  malformed(
+    'gen-ends-after-random.bin',
+    'hello ending after its random',
+    frame(handshake(start)),
+    E.beforeSessionId,
+  );
+  malformed(
+    'gen-ends-after-session-id.bin',
+    'hello ending after its session id',
+    frame(handshake(sid)),
+    E.beforeSuites,
+  );
+  malformed(
+    'gen-ends-after-suites.bin',
+    'hello ending after its cipher suites',
+    frame(handshake(suites)),
+    E.beforeCompression,
+  );
+  malformed(
+    'gen-compression-overrun.bin',
+    'compression methods past the hello',
+    frame(handshake(cat(suites, u8(4), u8(0)))),
+    E.compressionOverrun,
+  );
+}
+malformed(
+  'gen-sni-one-byte.bin',
+  'server_name extension of one byte',
+  hello({ extensions: [ext(0, u8(0))] }),
+  E.sniShort,
+);
+malformed(
+  'gen-alpn-one-byte.bin',
+  'ALPN extension of one byte',
+  hello({ extensions: [ext(16, u8(2))] }),
+  E.alpnShort,
 );
 malformed(
   'gen-session-id-33.bin',
