@@ -28,6 +28,10 @@
 #define TLS_EXT_ALPN 16       /* RFC 7301 section 3.1 */
 #define SNI_HOST_NAME 0
 
+/* One string for one reason: callers may compare reasons by pointer. */
+static const char too_wide[] =
+    "ClientHello spans more record bytes than the peek buffer holds";
+
 /* Reads handshake bytes in order across record boundaries. Pass 1 has
  * checked every record header up to the end of the message, so the cursor
  * trusts them; each read is bounded by a logical end within the message. */
@@ -84,8 +88,7 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
     /* Record header: type, legacy_record_version, length (RFC 8446
      * section 5.1). The acceptor peeks into CH_MAX_WIRE bytes at most. */
     if (off + TLS_RECORD_HEADER > CH_MAX_WIRE)
-      return fail(out, CH_TOO_LARGE,
-          "ClientHello spans more record bytes than the peek buffer holds");
+      return fail(out, CH_TOO_LARGE, too_wide);
 
     if (len < off + TLS_RECORD_HEADER)
       return need_more(out, off + TLS_RECORD_HEADER);
@@ -148,9 +151,7 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
       if (stop > rec_end)
         stop = rec_end;
       if (stop > CH_MAX_WIRE)
-        return fail(out, CH_TOO_LARGE,
-            "ClientHello spans more record bytes than the peek buffer "
-            "holds");
+        return fail(out, CH_TOO_LARGE, too_wide);
       if (len < stop)
         return need_more(out, stop);
       got += stop - p;
