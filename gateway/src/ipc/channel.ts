@@ -147,7 +147,12 @@ export class Channel {
         );
         continue;
       }
-      this.dispatch(frame.body);
+      try {
+        this.dispatch(frame.body);
+      } catch (error) {
+        // Whatever a frame holds, it must not take this process down.
+        this.options.onProtocolError(`frame could not be handled: ${String(error)}`);
+      }
     }
   }
 

@@ -88,6 +88,11 @@ export function startChild(role: ChildRole): ChildRuntime {
   // The supervisor decides when children stop; a terminal's Ctrl-C reaches
   // the whole process group, and the supervisor's shutdown request follows.
   process.on('SIGINT', () => undefined);
+  // A SIGTERM sent to the whole group (timeout(1), some service managers)
+  // drains like a shutdown request does.
+  process.once('SIGTERM', () => {
+    void drain(5_000).finally(() => process.exit(0));
+  });
 
   const runtime: ChildRuntime = {
     role,

@@ -36,8 +36,7 @@ export const logRecordSchema = z.object({
 });
 export type LogRecord = z.infer<typeof logRecordSchema>;
 
-export const envelopeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('request'), id: requestId, type: messageType, payload: z.unknown() }),
+const responseSchema = z.union([
   z.object({
     kind: z.literal('response'),
     id: requestId,
@@ -50,6 +49,11 @@ export const envelopeSchema = z.discriminatedUnion('kind', [
     ok: z.literal(false),
     error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(4096) }),
   }),
+]);
+
+export const envelopeSchema = z.union([
+  z.object({ kind: z.literal('request'), id: requestId, type: messageType, payload: z.unknown() }),
+  responseSchema,
   z.object({ kind: z.literal('event'), type: messageType, payload: z.unknown() }),
   z.object({ kind: z.literal('log'), record: logRecordSchema }),
 ]);

@@ -30,6 +30,8 @@ export interface StartOptions {
   extraArgs?: string[];
   /** Wait for every role to be up; default true. */
   waitHealthy?: boolean;
+  /** A command that execs the rest, such as ['prlimit', '--nofile=256:256']. */
+  wrapper?: string[];
 }
 
 export class Gatehouse {
@@ -62,9 +64,12 @@ export class Gatehouse {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-test-'));
     const httpsPort = await freePort();
     const httpPort = await freePort();
+    const argv = [...(options.wrapper ?? []), GATEHOUSE_BIN];
+    const command = argv.shift() ?? GATEHOUSE_BIN;
     const child = spawn(
-      GATEHOUSE_BIN,
+      command,
       [
+        ...argv,
         'run',
         '--data',
         dataDir,
