@@ -20,6 +20,10 @@
   },
   'targets': [
     {
+      'target_name': 'gatehouse_acceptor',
+      'sources': ['src/acceptor.c', 'src/clienthello.c'],
+    },
+    {
       'target_name': 'gatehouse_glibc_compat',
       'conditions': [
         ['OS=="linux"', {

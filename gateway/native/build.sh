@@ -12,7 +12,12 @@ if [ -z "${npm_config_nodedir:-}" ]; then
   exit 1
 fi
 
-if [ ! -f build/Makefile ]; then
-  node-gyp configure --nodedir="$npm_config_nodedir"
+# The gateway's own node-gyp (a devDependency), also when run outside pnpm.
+gyp=../node_modules/.bin/node-gyp
+
+# Configure only when needed: gyp takes a second, and make alone notices
+# changed sources. A changed binding.gyp needs a new Makefile.
+if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
+  "$gyp" configure --nodedir="$npm_config_nodedir"
 fi
-node-gyp build --jobs max
+"$gyp" build --jobs max

@@ -31,15 +31,20 @@ export interface ParsedClientHello {
 export interface AcceptorOptions {
   /** true: peek at a ClientHello before the hand-off; false: hand off at once (plain HTTP). */
   tls: boolean;
-  /** Close a connection that has not sent a whole ClientHello in this time. */
+  /** Close a connection that has not sent a whole ClientHello in this time (1 to 3,600,000). */
   helloTimeoutMs: number;
-  /** Connections waiting for their ClientHello at most; past it the oldest is closed. */
+  /** Connections waiting for their ClientHello at most; past it the oldest is closed (1 to 1e6). */
   maxPending: number;
 }
 
 /**
  * Called once per connection that passed the acceptor. `sni` is undefined
- * when absent; `remoteAddress` is the peer's address as text.
+ * when absent; `remoteAddress` is the peer's address as text. `alpn` lists
+ * the offered protocols in the client's order (at most 16, plus
+ * 'acme-tls/1' at the end when it was offered past them); it is empty for
+ * `tls: false`. The fd is the callback's from the first moment, even when
+ * it throws: adopt it, or close it with closeFd/sendAlertAndClose. A throw
+ * reaches process 'uncaughtException'.
  */
 export type ConnectionHandler = (
   fd: number,
@@ -53,6 +58,8 @@ export interface AcceptorStats {
   handedOff: number;
   /** Closed for non-TLS bytes, a malformed or oversized ClientHello, or too many wakeups. */
   rejected: number;
+  /** The client closed or reset the connection before a whole ClientHello arrived. */
+  aborted: number;
   timedOut: number;
   /** Closed because maxPending was reached. */
   evicted: number;
@@ -62,7 +69,12 @@ export interface AcceptorStats {
 }
 
 export interface NativeAcceptor {
-  /** Stop accepting and close every connection still waiting; the listening fd stays open. */
+  /**
+   * Stop accepting and close every connection still waiting; the listening
+   * fd stays open. Idempotent, and safe inside onConnection. An open
+   * acceptor keeps itself and the event loop alive, as a listening server
+   * does; one closes by itself when its Node environment exits.
+   */
   close(): void;
   stats(): AcceptorStats;
 }
@@ -70,10 +82,17 @@ export interface NativeAcceptor {
 export interface AcceptorAddon {
   /**
    * Create a listening TCP socket (SO_REUSEADDR, no SO_REUSEPORT, IPV6_V6ONLY
-   * for IPv6 addresses, non-blocking) and return its fd. Throws an Error with
-   * `code` set to the errno name (EADDRINUSE, EACCES, ...) on failure.
+   * for IPv6 addresses, non-blocking) and return its fd. `host` is an IP
+   * literal ('127.0.0.1', '::1', '::'); names are refused with code EINVAL.
+   * Throws an Error with `code` set to the errno name (EADDRINUSE, EACCES,
+   * ...), `errno` and `syscall` on failure.
    */
   listen(host: string, port: number, backlog: number): number;
+  /**
+   * Start accepting on `listenFd` in this thread's event loop. Throws code
+   * EINVAL when the fd is not a listening socket and EBUSY when this thread
+   * already has an acceptor on it; TypeError/RangeError for bad options.
+   */
   createAcceptor(
     listenFd: number,
     options: AcceptorOptions,
@@ -81,17 +100,17 @@ export interface AcceptorAddon {
   ): NativeAcceptor;
   /** Parse bytes as the acceptor would; for tests and the fuzz table. */
   parseClientHello(bytes: Uint8Array): ParsedClientHello;
-  /** Write a fatal TLS alert record (RFC 8446 section 6) to fd and close it. */
+  /**
+   * Write a fatal TLS alert record (RFC 8446 section 6) to fd and close it,
+   * reading what the client sent first so the close does not become a RST.
+   */
   sendAlertAndClose(fd: number, alertDescription: number): void;
   /** Close an fd that the addon handed over and nobody adopted. */
   closeFd(fd: number): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const ADDON_PATH = path.resolve(
-  here,
-  '../../native/build/Release/gatehouse_acceptor.node',
-);
+export const ADDON_PATH = path.resolve(here, '../../native/build/Release/gatehouse_acceptor.node');
 
 let loaded: AcceptorAddon | undefined;
 
