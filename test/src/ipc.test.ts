@@ -11,10 +11,30 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { LogStream } from '@gatehouse/gateway/log';
-import { Supervisor, resolveRunOptions } from '@gatehouse/gateway/supervisor';
+import {
+  Supervisor,
+  resolveRunOptions,
+  type SupervisorOptions,
+} from '@gatehouse/gateway/supervisor';
 import { freePort } from './harness/ports.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+async function startSupervisor(
+  dataDir: string,
+  extra: Pick<SupervisorOptions, 'logStream' | 'entries'> & Partial<SupervisorOptions>,
+): Promise<Supervisor> {
+  return Supervisor.start({
+    ...resolveRunOptions({
+      data: dataDir,
+      'https-port': String(await freePort()),
+      'http-port': String(await freePort()),
+      bind: ['127.0.0.1'],
+      workers: '1',
+    }),
+    ...extra,
+  });
+}
 
 describe('IPC allow-list and malformed messages', () => {
   const lines: Record<string, unknown>[] = [];
@@ -33,14 +53,7 @@ describe('IPC allow-list and malformed messages', () => {
         done();
       },
     });
-    supervisor = await Supervisor.start({
-      ...resolveRunOptions({
-        data: dataDir,
-        'https-port': String(await freePort()),
-        'http-port': String(await freePort()),
-        bind: ['127.0.0.1'],
-        workers: '1',
-      }),
+    supervisor = await startSupervisor(dataDir, {
       logStream: new LogStream(sink, 'json'),
       entries: { 'acme-agent': path.join(here, 'fixtures/rogue-child.js') },
     });
@@ -86,5 +99,51 @@ describe('IPC allow-list and malformed messages', () => {
     const agent = supervisor.childInfo().find((child) => child.role === 'acme-agent');
     assert.equal(agent?.state, 'running');
     assert.equal(agent.restarts, 0);
+  });
+});
+
+describe('a child that stops answering', () => {
+  let supervisor: Supervisor;
+  let dataDir: string;
+
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-stuck-'));
+    supervisor = await startSupervisor(dataDir, {
+      logStream: new LogStream(
+        new Writable({
+          write: (_c, _e, done) => {
+            done();
+          },
+        }),
+        'json',
+      ),
+      entries: { keyvault: path.join(here, 'fixtures/stuck-child.js') },
+      backoff: {
+        initialMs: 100,
+        maxMs: 1_000,
+        resetAfterMs: 30_000,
+        readyTimeoutMs: 10_000,
+        heartbeatMs: 200,
+        missedHeartbeats: 2,
+      },
+    });
+  });
+
+  after(async () => {
+    await supervisor.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('is killed after missed pings and restarted', async () => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const keyvault = supervisor.childInfo().find((child) => child.role === 'keyvault');
+      if (keyvault && keyvault.restarts >= 1) {
+        assert.equal(keyvault.lastExit, 'signal SIGKILL');
+        return;
+      }
+      assert.ok(Date.now() < deadline, 'the stuck keyvault was never restarted');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 });

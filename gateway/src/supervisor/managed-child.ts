@@ -32,6 +32,10 @@ export interface BackoffPolicy {
   resetAfterMs: number;
   /** A child that has not said it is ready in this time is killed and restarted. */
   readyTimeoutMs: number;
+  /** A running child is pinged this often... */
+  heartbeatMs: number;
+  /** ...and killed and restarted after this many pings in a row go unanswered. */
+  missedHeartbeats: number;
 }
 
 export const DEFAULT_BACKOFF: BackoffPolicy = {
@@ -39,6 +43,8 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
   maxMs: 30_000,
   resetAfterMs: 30_000,
   readyTimeoutMs: 20_000,
+  heartbeatMs: 5_000,
+  missedHeartbeats: 3,
 };
 
 export interface ChildInfo {
@@ -62,6 +68,8 @@ export class ManagedChild {
   private lastExit: string | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private readyTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private missed = 0;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(
@@ -69,10 +77,6 @@ export class ManagedChild {
     private readonly log: Logger,
     private readonly logStream: LogStream,
     private readonly backoff: BackoffPolicy,
-    /** Called on every state change, for the supervisor's health view. */
-    private readonly onChange: () => void,
-    /** Wires the child's requests and events once its channel exists. */
-    private readonly wire: (channel: Channel, child: ManagedChild) => void,
   ) {}
 
   get name(): string {
@@ -93,10 +97,6 @@ export class ManagedChild {
       restarts: this.restarts,
       lastExit: this.lastExit,
     };
-  }
-
-  get ipc(): Channel | undefined {
-    return this.channel;
   }
 
   start(): void {
@@ -152,7 +152,6 @@ export class ManagedChild {
       },
     });
     this.channel = channel;
-    this.wire(channel, this);
 
     this.readyTimer = setTimeout(() => {
       this.log.error('child did not become ready in time; killing it', {
@@ -171,6 +170,7 @@ export class ManagedChild {
   async stop(deadlineMs: number): Promise<void> {
     clearTimeout(this.restartTimer);
     clearTimeout(this.readyTimer);
+    clearInterval(this.heartbeat);
     const child = this.process;
     if (!child || this.state === 'stopped' || this.state === 'backoff') {
       this.setState('stopped');
@@ -195,10 +195,37 @@ export class ManagedChild {
     if (this.state !== 'starting') return;
     this.setState('running');
     this.log.info('child is ready', { child: this.name, pid: this.process?.pid });
+    this.missed = 0;
+    this.heartbeat = setInterval(() => {
+      this.checkHeartbeat();
+    }, this.backoff.heartbeatMs);
+  }
+
+  /** A child that is alive but stuck (a busy loop, a deadlock) is killed and restarted. */
+  private checkHeartbeat(): void {
+    const channel = this.channel;
+    const child = this.process;
+    if (!channel || !child || this.state !== 'running') return;
+    channel.request('child.ping', {}, this.backoff.heartbeatMs).then(
+      () => {
+        this.missed = 0;
+      },
+      () => {
+        this.missed += 1;
+        if (this.missed < this.backoff.missedHeartbeats || this.process !== child) return;
+        this.log.error('child stopped answering pings; killing it', {
+          child: this.name,
+          pid: child.pid,
+          missed: this.missed,
+        });
+        child.kill('SIGKILL');
+      },
+    );
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(this.readyTimer);
+    clearInterval(this.heartbeat);
     this.channel?.close();
     this.lastExit = signal ? `signal ${signal}` : `exit code ${code ?? 'unknown'}`;
     if (this.state === 'stopping') {
@@ -230,7 +257,6 @@ export class ManagedChild {
 
   private setState(state: ChildState): void {
     this.state = state;
-    this.onChange();
   }
 
   private origin(child: ChildProcess): { role: string; pid: number; instance?: number } {
@@ -245,6 +271,10 @@ export class ManagedChild {
   /** A child's own stdout and stderr lines become log records of its role. */
   private forwardOutput(stream: Readable | null, level: 'debug' | 'warn', subsystem: string): void {
     if (!stream) return;
+    if (!this.log.enabled(level)) {
+      stream.resume(); // drained, so the child never blocks on a full pipe
+      return;
+    }
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
     const child = this.process;
     lines.on('line', (line) => {

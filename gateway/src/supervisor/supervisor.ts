@@ -100,11 +100,6 @@ export class Supervisor {
     return this.children.map((child) => child.info());
   }
 
-  /** The managed child processes, for tests that need their pids or channels. */
-  get managedChildren(): readonly ManagedChild[] {
-    return this.children;
-  }
-
   /** Drain and stop every child, close sockets, release the lock. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.shutdown();
@@ -169,20 +164,18 @@ export class Supervisor {
       this.log.child('children'),
       this.options.logStream,
       this.options.backoff ?? DEFAULT_BACKOFF,
-      () => undefined,
-      () => undefined,
     );
     this.children.push(child);
   }
 
   private async shutdown(): Promise<void> {
-    this.log.info('stopping', { children: this.children.length });
+    if (this.children.length > 0) this.log.info('stopping', { children: this.children.length });
     await Promise.all(this.children.map((child) => child.stop(STOP_DEADLINE_MS)));
     await this.control?.close();
     const addon = this.listeners.length > 0 ? loadAcceptorAddon() : undefined;
     for (const listener of this.listeners) addon?.closeFd(listener.fd);
     this.listeners = [];
     this.lock?.release();
-    this.log.info('stopped');
+    if (this.children.length > 0) this.log.info('stopped');
   }
 }
