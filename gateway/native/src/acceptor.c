@@ -193,6 +193,8 @@ static void	env_state_finalize(napi_env, void *, void *);
 static int	arg_int(napi_env, napi_value, const char *, int64_t,
 		    int64_t, int64_t *);
 static int	arg_fd(napi_env, napi_value, int *);
+static int	arg_fd_not_listening(napi_env, struct env_state *, napi_value,
+		    int *);
 static int	prop_get(napi_env, napi_value, const char *, napi_value *);
 static void	throw_errno(napi_env, const char *, int, const char *);
 static void	throw_code(napi_env, const char *, const char *);
@@ -1358,7 +1360,7 @@ js_send_alert_and_close(napi_env env, napi_callback_info info)
 	    state == NULL)
 		return (NULL);
 
-	if (!arg_fd(env, argv[0], &fd))
+	if (!arg_fd_not_listening(env, state, argv[0], &fd))
 		return (NULL);
 
 	if (!arg_int(env, argv[1], "sendAlertAndClose: alertDescription", 0,
@@ -1375,15 +1377,20 @@ js_send_alert_and_close(napi_env env, napi_callback_info info)
 static napi_value
 js_close_fd(napi_env env, napi_callback_info info)
 {
-	napi_value	argv[1];
-	size_t		argc;
-	int		fd;
+	struct env_state	*state;
+	napi_value		 argv[1];
+	size_t			 argc;
+	int			 fd;
 
 	argc = 1;
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
 		return (NULL);
 
-	if (!arg_fd(env, argv[0], &fd))
+	if (napi_get_instance_data(env, (void **)&state) != napi_ok ||
+	    state == NULL)
+		return (NULL);
+
+	if (!arg_fd_not_listening(env, state, argv[0], &fd))
 		return (NULL);
 
 	if (close(fd) == -1 && errno != EINTR)
@@ -1430,6 +1437,33 @@ arg_fd(napi_env env, napi_value v, int *fd)
 	}
 
 	*fd = (int)n;
+	return (1);
+}
+
+/*
+ * An fd that no open acceptor of this environment listens on: closing one
+ * under libuv's feet would leave its poll watching a number that the next
+ * open() reuses.
+ */
+static int
+arg_fd_not_listening(napi_env env, struct env_state *state, napi_value v,
+    int *fd)
+{
+	struct acceptor		*acc;
+	char			 what[128];
+
+	if (!arg_fd(env, v, fd))
+		return (0);
+
+	for (acc = state->open; acc != NULL; acc = acc->next_open) {
+		if (acc->listen_fd == *fd) {
+			snprintf(what, sizeof(what), "fd %d is the listening "
+			    "socket of an open acceptor; close() it first", *fd);
+			throw_code(env, "EBUSY", what);
+			return (0);
+		}
+	}
+
 	return (1);
 }
 

@@ -120,6 +120,9 @@ void describe('createAcceptor', () => {
     const acceptor = addon.createAcceptor(fd, options, toUws);
     try {
       assert.throws(() => addon.createAcceptor(fd, options, toUws), /already has an acceptor/);
+      assert.throws(() => {
+        addon.closeFd(fd);
+      }, /close\(\) it first/);
       assert.throws(() => addon.createAcceptor(1, options, toUws), RangeError);
       assert.throws(
         () => addon.createAcceptor(fd, { ...options, maxPending: 0 }, toUws),

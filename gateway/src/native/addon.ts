@@ -105,7 +105,12 @@ export interface AcceptorAddon {
    * reading what the client sent first so the close does not become a RST.
    */
   sendAlertAndClose(fd: number, alertDescription: number): void;
-  /** Close an fd that the addon handed over and nobody adopted. */
+  /**
+   * Close an fd that the addon handed over and nobody adopted, or a listening
+   * fd once its acceptors are closed. Both this and sendAlertAndClose refuse
+   * (code EBUSY) the listening fd of an acceptor still open in this thread,
+   * and anything that is not a socket above fd 2 (ENOTSOCK, RangeError).
+   */
   closeFd(fd: number): void;
 }
 
