@@ -541,6 +541,33 @@ void describe('lifecycle', () => {
   });
 });
 
+void describe('errors in onConnection', () => {
+  void test('a throw reaches uncaughtException, and the acceptor keeps going', async () => {
+    const code = `
+      const { createRequire } = require('node:module');
+      const net = require('node:net');
+      const addon = createRequire(process.argv[1])(process.argv[1]);
+      let fd, port;
+      for (let i = 0; i < 50 && fd === undefined; i++) {
+        port = 20000 + Math.floor(Math.random() * 12000);
+        try { fd = addon.listen('127.0.0.1', port, 16); }
+        catch (e) { if (e.code !== 'EADDRINUSE') throw e; }
+      }
+      const acceptor = addon.createAcceptor(fd, { tls: false, helloTimeoutMs: 1000, maxPending: 4 },
+        (conn) => { addon.closeFd(conn); throw new Error('boom ' + acceptor.stats().handedOff); });
+      let caught = 0;
+      process.on('uncaughtException', (error) => {
+        console.log('caught ' + error.message);
+        if (++caught === 2) { acceptor.close(); addon.closeFd(fd); }
+        else net.connect(port, '127.0.0.1').on('error', () => {});
+      });
+      net.connect(port, '127.0.0.1').on('error', () => {});
+    `;
+    const { stdout } = await run(process.execPath, ['-e', code, ADDON_PATH], { timeout: 15_000 });
+    assert.equal(stdout, 'caught boom 1\ncaught boom 2\n');
+  });
+});
+
 void describe('parseClientHello', () => {
   void test('reads SNI and ALPN, reports what is missing, refuses wrong types', () => {
     const hello = readFileSync(path.join(fixtures, 'curl-default.bin'));
