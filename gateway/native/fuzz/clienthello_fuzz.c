@@ -176,6 +176,8 @@ check_fields(ch_status st, const ch_info *info, size_t len)
   case CH_NEED_MORE:
     CHECK(info->need > len, "need not past len");
     CHECK(info->need <= CH_MAX_WIRE, "need past CH_MAX_WIRE");
+    CHECK(info->hint >= info->need && info->hint <= CH_MAX_WIRE,
+        "hint below need or past CH_MAX_WIRE");
     break;
   case CH_NOT_TLS:
   case CH_MALFORMED:

@@ -43,6 +43,7 @@ typedef struct {
 } cursor;
 
 static ch_status need_more(ch_info *, size_t);
+static ch_status need_more_hint(ch_info *, size_t, size_t);
 static ch_status fail(ch_info *, ch_status, const char *);
 static ch_status read_client_hello(cursor *, size_t, ch_info *);
 static ch_status read_extensions(cursor *, size_t, ch_info *);
@@ -65,6 +66,7 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
   out->alpn_count = 0;
   out->offers_acme_tls = 0;
   out->need = 0;
+  out->hint = 0;
   out->error = NULL;
 
   /* The first byte alone tells a TLS handshake record from plain HTTP or
@@ -90,8 +92,11 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
     if (off + TLS_RECORD_HEADER > CH_MAX_WIRE)
       return fail(out, CH_TOO_LARGE, too_wide);
 
+    /* Once the message length is known, this header and the rest of the
+     * message must all come: hint at that much. */
     if (len < off + TLS_RECORD_HEADER)
-      return need_more(out, off + TLS_RECORD_HEADER);
+      return need_more_hint(out, off + TLS_RECORD_HEADER,
+          total == 0 ? 0 : off + TLS_RECORD_HEADER + (total - got));
 
     /* Handshake messages must not be interleaved with other record types
      * (RFC 8446 section 5.1). */
@@ -152,8 +157,12 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
         stop = rec_end;
       if (stop > CH_MAX_WIRE)
         return fail(out, CH_TOO_LARGE, too_wide);
+      /* A message that goes on past this record needs one more header. */
       if (len < stop)
-        return need_more(out, stop);
+        return need_more_hint(out, stop, stop == rec_end &&
+            got + (stop - p) < total ?
+            rec_end + TLS_RECORD_HEADER + (total - got - (stop - p)) :
+            stop);
       got += stop - p;
     }
 
@@ -171,10 +180,26 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
   return read_client_hello(&c, total, out);
 }
 
+/* `hint` is a lower bound on the whole hello's wire size, or 0 when the
+ * handshake header has not been read yet; see clienthello.h. */
+static ch_status
+need_more_hint(ch_info *out, size_t need, size_t hint)
+{
+  if (hint < need)
+    hint = need;
+  if (hint > CH_MAX_WIRE)
+    hint = CH_MAX_WIRE;
+  out->need = need;
+  out->hint = hint;
+
+  return CH_NEED_MORE;
+}
+
 static ch_status
 need_more(ch_info *out, size_t need)
 {
   out->need = need;
+  out->hint = need;
 
   return CH_NEED_MORE;
 }

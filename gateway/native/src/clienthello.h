@@ -46,6 +46,13 @@ typedef struct {
   /* With CH_NEED_MORE: the total number of bytes from the start that must
    * be available before parsing can go further (> len given). */
   size_t need;
+  /* With CH_NEED_MORE: a lower bound (>= need, <= CH_MAX_WIRE) on the
+   * bytes the whole ClientHello takes on the wire, known once the
+   * handshake header is read. A hello cut into many small records costs
+   * one wakeup per record when waiting for `need`; waiting for `hint`
+   * costs a few in all. Bytes before `hint` are then checked only when it
+   * arrives, or never if the client stalls (the hello timeout ends it). */
+  size_t hint;
   /* With CH_NOT_TLS, CH_MALFORMED or CH_TOO_LARGE: a static, human-readable
    * reason such as "server_name extension overruns its length". */
   const char *error;

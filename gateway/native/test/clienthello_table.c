@@ -257,6 +257,15 @@ check_prefixes(const char *dir, const struct fixture *fx)
       goto cleanup;
     }
 
+    /* The hint is a lower bound: never below need, never past the wire
+     * size of a hello that turned out whole. */
+    if (st == CH_NEED_MORE && (info.hint < info.need ||
+        info.hint > CH_MAX_WIRE || (whole_st == CH_OK && info.hint > len))) {
+      note("prefix %zu: hint %zu out of range (need %zu, whole %zu)", p,
+          info.hint, info.need, len);
+      goto cleanup;
+    }
+
     if (st == CH_NEED_MORE && whole_st != CH_NEED_MORE && info.need > len) {
       note("prefix %zu: need %zu, past the %zu bytes that decided", p,
           info.need, len);
