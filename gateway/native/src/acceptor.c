@@ -135,7 +135,7 @@ struct env_state {
 /* What one peek at a connection found. */
 enum peek_result {
 	PEEK_HELLO,		/* a whole ClientHello: hand it off */
-	PEEK_WAIT,		/* valid so far: wait for info.need bytes */
+	PEEK_WAIT,		/* valid so far: wait for info.hint bytes */
 	PEEK_NOT_TLS,
 	PEEK_MALFORMED,
 	PEEK_TOO_LARGE,
@@ -799,7 +799,8 @@ acceptor_deliver(struct acceptor *acc, int fd, const ch_info *info,
 
 	n = 0;
 	acme_listed = 0;
-	for (i = 0; info != NULL && i < info->alpn_count; i++) {
+	for (i = 0; info != NULL && i < info->alpn_count && i < CH_MAX_ALPN;
+	    i++) {
 		if (strcmp(info->alpn[i], "acme-tls/1") == 0)
 			acme_listed = 1;
 		if (napi_create_string_latin1(env, info->alpn[i],
@@ -949,7 +950,7 @@ conn_first_look(struct acceptor *acc, int fd, const struct peer *peer)
 		acceptor_deliver(acc, fd, &info, peer);
 		break;
 	case PEEK_WAIT:
-		conn_add(acc, fd, peer, info.need);
+		conn_add(acc, fd, peer, info.hint);
 		break;
 	default:
 		refuse(acc, fd, r, got);
@@ -1042,8 +1043,10 @@ conn_on_event(uv_poll_t *handle, int status, int events)
 		return;
 	}
 
+	/* The hint, not the exact next unit: a hello cut into many records
+	 * then wakes us a few times, not twice per record. */
 	if (r == PEEK_WAIT) {
-		conn_set_lowat(c, info.need);
+		conn_set_lowat(c, info.hint);
 		return;
 	}
 
@@ -1106,12 +1109,13 @@ conn_on_closed(uv_handle_t *handle)
 }
 
 /*
- * Sleep until `need` bytes are queued. The peeked bytes stay in the
- * receive queue and count towards the low-water mark, so it is set to the
- * total needed from the first byte, not to the bytes still missing (that
- * would wake at once whenever more is queued than is missing). Without it
- * level-triggered epoll reports the socket readable for as long as any
- * byte waits, and a stalled client would spin the loop.
+ * Sleep until `need` bytes are queued (the parser's hint: a lower bound on
+ * the whole ClientHello). The peeked bytes stay in the receive queue and
+ * count towards the low-water mark, so it is set to the total from the
+ * first byte, not to the bytes still missing (that would wake at once
+ * whenever more is queued than is missing). Without it level-triggered
+ * epoll reports the socket readable for as long as any byte waits, and a
+ * stalled client would spin the loop.
  */
 static void
 conn_set_lowat(struct conn *c, size_t need)
@@ -1147,7 +1151,9 @@ peek_hello(struct env_state *state, int fd, ch_info *info, size_t *got)
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return (PEEK_GONE);
+		/* Nothing yet: wake for the first byte. */
 		info->need = 1;
+		info->hint = 1;
 		return (PEEK_WAIT);
 	}
 
@@ -1320,7 +1326,7 @@ js_parse_client_hello(napi_env env, napi_callback_info info)
 			return (NULL);
 		if (napi_create_array(env, &list) != napi_ok)
 			return (NULL);
-		for (i = 0; i < ch.alpn_count; i++) {
+		for (i = 0; i < ch.alpn_count && i < CH_MAX_ALPN; i++) {
 			if (napi_create_string_latin1(env, ch.alpn[i],
 			    NAPI_AUTO_LENGTH, &item) != napi_ok ||
 			    napi_set_element(env, list, (uint32_t)i,
