@@ -161,7 +161,11 @@ check_fields(ch_status st, const ch_info *info, size_t len)
       CHECK(host_byte_ok(info->sni[i]), "bad byte in server name");
 
     acme = 0;
-    for (i = 0; i < info->alpn_count && i < CH_MAX_ALPN; i++) {
+    CHECK(info->alpn_count <= CH_MAX_ALPN &&
+        info->alpn_count <= info->alpn_offered &&
+        (info->alpn_count == info->alpn_offered ||
+        info->alpn_count == CH_MAX_ALPN), "ALPN counts inconsistent");
+    for (i = 0; i < info->alpn_count; i++) {
       n = strnlen(info->alpn[i], sizeof(info->alpn[i]));
       CHECK(n > 0 && n < sizeof(info->alpn[i]), "ALPN name length");
       if (strcmp(info->alpn[i], "acme-tls/1") == 0)
@@ -203,9 +207,10 @@ same_result(ch_status a, const ch_info *ia, ch_status b, const ch_info *ib)
   case CH_OK:
     if (ia->sni_len != ib->sni_len || strcmp(ia->sni, ib->sni) != 0 ||
         ia->alpn_count != ib->alpn_count ||
+        ia->alpn_offered != ib->alpn_offered ||
         ia->offers_acme_tls != ib->offers_acme_tls)
       return 0;
-    for (i = 0; i < ia->alpn_count && i < CH_MAX_ALPN; i++)
+    for (i = 0; i < ia->alpn_count; i++)
       if (strcmp(ia->alpn[i], ib->alpn[i]) != 0)
         return 0;
     return 1;

@@ -64,6 +64,7 @@ ch_parse(const uint8_t *buf, size_t len, ch_info *out)
   out->sni[0] = '\0';
   out->sni_len = 0;
   out->alpn_count = 0;
+  out->alpn_offered = 0;
   out->offers_acme_tls = 0;
   out->need = 0;
   out->hint = 0;
@@ -210,6 +211,7 @@ fail(ch_info *out, ch_status status, const char *reason)
   out->sni[0] = '\0';
   out->sni_len = 0;
   out->alpn_count = 0;
+  out->alpn_offered = 0;
   out->offers_acme_tls = 0;
   out->error = reason;
 
@@ -438,8 +440,9 @@ read_alpn(cursor *c, size_t end, ch_info *out)
     if (out->alpn_count < CH_MAX_ALPN) {
       memcpy(out->alpn[out->alpn_count], name, n);
       out->alpn[out->alpn_count][n] = '\0';
+      out->alpn_count++;
     }
-    out->alpn_count++;
+    out->alpn_offered++;
   }
 
   return CH_OK;

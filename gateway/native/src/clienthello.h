@@ -37,9 +37,13 @@ typedef struct {
    * folding); sni_len is 0 when the extension is absent. */
   char sni[CH_MAX_SNI + 1];
   size_t sni_len;
-  /* Offered ALPN protocol names, each NUL-terminated, in the client's order. */
+  /* The first CH_MAX_ALPN offered ALPN protocol names, each
+   * NUL-terminated, in the client's order. alpn_count is how many are
+   * stored (never more than CH_MAX_ALPN, so a loop over it stays inside
+   * the array); alpn_offered is how many the client offered in all. */
   char alpn[CH_MAX_ALPN][256];
   size_t alpn_count;
+  size_t alpn_offered;
   /* 1 when "acme-tls/1" (RFC 8737) is among the offered protocols, even
    * past CH_MAX_ALPN. */
   int offers_acme_tls;

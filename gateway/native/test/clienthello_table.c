@@ -182,11 +182,14 @@ check_fixture(const char *dir, const struct fixture *fx)
       note("server name not NUL-terminated");
       goto cleanup;
     }
-    if (info.alpn_count != fx->alpn_count) {
-      note("%zu ALPN names, expected %zu", info.alpn_count, fx->alpn_count);
+    if (info.alpn_offered != fx->alpn_count ||
+        info.alpn_count != (fx->alpn_count < CH_MAX_ALPN ?
+        fx->alpn_count : CH_MAX_ALPN)) {
+      note("%zu ALPN names offered, %zu kept, expected %zu offered",
+          info.alpn_offered, info.alpn_count, fx->alpn_count);
       goto cleanup;
     }
-    for (i = 0; i < info.alpn_count && i < CH_MAX_ALPN; i++) {
+    for (i = 0; i < info.alpn_count; i++) {
       if (strcmp(info.alpn[i], fx->alpn[i]) != 0) {
         note("ALPN name %zu \"%s\", expected \"%s\"", i, info.alpn[i],
             fx->alpn[i]);
@@ -314,9 +317,10 @@ same_result(ch_status a, const ch_info *ia, ch_status b, const ch_info *ib)
   case CH_OK:
     if (ia->sni_len != ib->sni_len || strcmp(ia->sni, ib->sni) != 0 ||
         ia->alpn_count != ib->alpn_count ||
+        ia->alpn_offered != ib->alpn_offered ||
         ia->offers_acme_tls != ib->offers_acme_tls)
       return 0;
-    for (i = 0; i < ia->alpn_count && i < CH_MAX_ALPN; i++)
+    for (i = 0; i < ia->alpn_count; i++)
       if (strcmp(ia->alpn[i], ib->alpn[i]) != 0)
         return 0;
     return 1;

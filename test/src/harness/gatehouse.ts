@@ -28,7 +28,7 @@ export interface ProcessRow {
 export interface StartOptions {
   workers?: number;
   extraArgs?: string[];
-  /** Wait for every role to be up; default true. */
+  /** Wait for every process to be running; default true. */
   waitHealthy?: boolean;
   /** A command that execs the rest, such as ['prlimit', '--nofile=256:256']. */
   wrapper?: string[];
@@ -90,7 +90,10 @@ export class Gatehouse {
     const gatehouse = new Gatehouse(child, dataDir, httpsPort, httpPort);
     if (options.waitHealthy ?? true) {
       try {
-        await gatehouse.waitFor(async () => (await gatehouse.health()).status === 200, 20_000);
+        await gatehouse.waitFor(async () => {
+          const health = await gatehouse.health();
+          return (health.body as { status?: string } | undefined)?.status === 'ok';
+        }, 20_000);
         await gatehouse.processes();
       } catch (error) {
         await gatehouse.cleanup();
