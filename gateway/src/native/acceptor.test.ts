@@ -337,7 +337,7 @@ void describe('refusals', () => {
 });
 
 void describe('load', () => {
-  void test('300 half-open hellos: low CPU, pending bounded by maxPending', async () => {
+  void test('300 half-open hellos: low CPU, pending bounded by maxPending', async (t) => {
     const maxPending = 100;
     await withAcceptors(
       ['127.0.0.1'],
@@ -368,6 +368,7 @@ void describe('load', () => {
           const share = (used.user + used.system) / wallUs;
 
           const stats = acceptor.stats();
+          t.diagnostic(`CPU with ${stats.pending} waiting: ${(share * 100).toFixed(2)}% of a core`);
           assert.ok(share < 0.1, `acceptor used ${(share * 100).toFixed(1)}% of a core`);
           assert.equal(stats.pending, maxPending);
           assert.equal(stats.evicted, 300 - maxPending);
@@ -381,7 +382,7 @@ void describe('load', () => {
     );
   });
 
-  void test('fd exhaustion (EMFILE): no spin, no crash, serving again afterwards', async () => {
+  void test('fd exhaustion (EMFILE): no spin, no crash, serving again afterwards', async (t) => {
     const harness = await startEmfileHarness();
     const sockets: net.Socket[] = [];
     try {
@@ -395,6 +396,7 @@ void describe('load', () => {
       await sleep(300);
 
       const cpu = await childCpuShare(harness.child.pid ?? 0, 1000);
+      t.diagnostic(`child CPU while out of fds: ${(cpu * 100).toFixed(1)}% of a core`);
       assert.ok(cpu < 0.2, `child used ${(cpu * 100).toFixed(1)}% of a core while out of fds`);
       assert.equal(harness.child.exitCode, null, 'the child is alive');
 
