@@ -12,3 +12,6 @@ if [ -z "${npm_config_nodedir:-}" ]; then
     export npm_config_nodedir="$node_prefix"
   fi
 fi
+
+# package.json scripts call pnpm by name.
+export PATH="$PWD/.tools/node_modules/.bin:$PATH"
