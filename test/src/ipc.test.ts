@@ -1,84 +1,44 @@
 /**
- * The supervisor's IPC boundary against a real misbehaving child process:
+ * The supervisor's IPC boundary against real misbehaving child processes:
  * refused requests come back as errors, malformed frames are logged and
- * survived, and the child's channel still works afterwards.
+ * survived, the child's channel still works afterwards, and a child that
+ * hangs is found by its missed pings.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { LogStream } from '@gatehouse/gateway/log';
-import {
-  Supervisor,
-  resolveRunOptions,
-  type SupervisorOptions,
-} from '@gatehouse/gateway/supervisor';
-import { freePort } from './harness/ports.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function startSupervisor(
-  dataDir: string,
-  extra: Pick<SupervisorOptions, 'logStream' | 'entries'> & Partial<SupervisorOptions>,
-): Promise<Supervisor> {
-  return Supervisor.start({
-    ...resolveRunOptions({
-      data: dataDir,
-      'https-port': String(await freePort()),
-      'http-port': String(await freePort()),
-      bind: ['127.0.0.1'],
-      workers: '1',
-    }),
-    ...extra,
-  });
-}
+import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
 
 describe('IPC allow-list and malformed messages', () => {
-  const lines: Record<string, unknown>[] = [];
-  let supervisor: Supervisor;
-  let dataDir: string;
+  let run: TestSupervisor;
   const report = path.join(os.tmpdir(), `gatehouse-rogue-${process.pid}.json`);
 
   before(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-ipc-'));
     process.env.ROGUE_REPORT = report;
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        }
-        done();
-      },
-    });
-    supervisor = await startSupervisor(dataDir, {
-      logStream: new LogStream(sink, 'json'),
-      entries: { 'acme-agent': path.join(here, 'fixtures/rogue-child.js') },
-    });
+    run = await startSupervisor({ entries: { 'acme-agent': fixture('rogue-child') } });
   });
 
   after(async () => {
-    await supervisor.stop();
+    await run.stop();
     delete process.env.ROGUE_REPORT;
-    fs.rmSync(dataDir, { recursive: true, force: true });
     fs.rmSync(report, { force: true });
   });
 
   it('answers requests outside the allow-list with an error, and survives garbage', async () => {
-    const deadline = Date.now() + 15_000;
-    while (supervisor.health().roles['acme-agent'].state !== 'up') {
-      assert.ok(Date.now() < deadline, 'the rogue child never became ready');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until(
+      () => run.supervisor.health().roles['acme-agent'].state === 'up',
+      15_000,
+      'the rogue child becoming ready',
+    );
 
     assert.deepEqual(JSON.parse(fs.readFileSync(report, 'utf8')), {
       forbidden: 'forbidden',
       unknownType: 'unknown_type',
     });
 
-    const refusals = lines
+    const refusals = run.lines
       .filter((line) => line.msg === 'refused a message from a child')
       .map((line) => String(line.problem));
     const expected = [
@@ -96,28 +56,18 @@ describe('IPC allow-list and malformed messages', () => {
       );
     }
 
-    const agent = supervisor.childInfo().find((child) => child.role === 'acme-agent');
+    const agent = run.supervisor.childInfo().find((child) => child.role === 'acme-agent');
     assert.equal(agent?.state, 'running');
     assert.equal(agent.restarts, 0);
   });
 });
 
 describe('a child that stops answering', () => {
-  let supervisor: Supervisor;
-  let dataDir: string;
+  let run: TestSupervisor;
 
   before(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-stuck-'));
-    supervisor = await startSupervisor(dataDir, {
-      logStream: new LogStream(
-        new Writable({
-          write: (_c, _e, done) => {
-            done();
-          },
-        }),
-        'json',
-      ),
-      entries: { keyvault: path.join(here, 'fixtures/stuck-child.js') },
+    run = await startSupervisor({
+      entries: { keyvault: fixture('stuck-child') },
       backoff: {
         initialMs: 100,
         maxMs: 1_000,
@@ -130,20 +80,12 @@ describe('a child that stops answering', () => {
   });
 
   after(async () => {
-    await supervisor.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await run.stop();
   });
 
   it('is killed after missed pings and restarted', async () => {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const keyvault = supervisor.childInfo().find((child) => child.role === 'keyvault');
-      if (keyvault && keyvault.restarts >= 1) {
-        assert.equal(keyvault.lastExit, 'signal SIGKILL');
-        return;
-      }
-      assert.ok(Date.now() < deadline, 'the stuck keyvault was never restarted');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const keyvault = () => run.supervisor.childInfo().find((child) => child.role === 'keyvault');
+    await until(() => (keyvault()?.restarts ?? 0) >= 1, 15_000, 'a restart of the stuck keyvault');
+    assert.equal(keyvault()?.lastExit, 'signal SIGKILL');
   });
 });

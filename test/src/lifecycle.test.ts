@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { curl, run, sClient } from './harness/clients.js';
@@ -113,6 +114,18 @@ describe('gatehouse run', () => {
     assert.equal(result.stdout, `308 https://127.0.0.1:${gatehouse.httpsPort}/a/b?c=d`);
   });
 
+  it('answers 400 to a plain HTTP request whose Host it cannot redirect to', async () => {
+    const result = await run('curl', [
+      '-sS',
+      '-H',
+      'Host: bad host',
+      '-w',
+      '\n%{http_code}',
+      `http://127.0.0.1:${gatehouse.httpPort}/`,
+    ]);
+    assert.equal(result.stdout, 'Missing or invalid Host header\n\n400');
+  });
+
   it('refuses a second run on the same data directory', async () => {
     const second = await run(GATEHOUSE_BIN, [
       'run',
@@ -140,6 +153,22 @@ describe('gatehouse run', () => {
   });
 });
 
+describe('gatehouse run stopped with SIGINT', () => {
+  it('drains and leaves nothing behind, as with SIGTERM', async () => {
+    const gatehouse = await Gatehouse.start({ workers: 1 });
+    try {
+      await gatehouse.processes();
+      const stopped = await gatehouse.stop(15_000, 'SIGINT');
+      assert.equal(stopped.code, 0);
+      assert.ok(stopped.ms < 10_000, `stop took ${stopped.ms} ms`);
+      assert.deepEqual(gatehouse.livePids(), []);
+      assert.equal(fs.existsSync(gatehouse.socketPath), false);
+    } finally {
+      await gatehouse.cleanup();
+    }
+  });
+});
+
 describe('gatehouse run with bad options', () => {
   it('says what is wrong with a bad port and starts nothing', async () => {
     const result = await run(GATEHOUSE_BIN, [
@@ -155,6 +184,30 @@ describe('gatehouse run with bad options', () => {
       /--https-port must be a whole number from 1 to 65535 \(got "70000"\)/,
     );
     assert.equal(fs.existsSync('/nonexistent/never'), false);
+  });
+
+  it('says when the data directory cannot be used', async () => {
+    const file = path.join(os.tmpdir(), `gatehouse-not-a-dir-${process.pid}`);
+    fs.writeFileSync(file, '');
+    try {
+      const result = await run(GATEHOUSE_BIN, [
+        'run',
+        '--data',
+        file,
+        '--https-port',
+        '1',
+        '--http-port',
+        '2',
+      ]);
+      assert.equal(result.code, 1);
+      assert.equal(
+        result.stderr,
+        `gatehouse: Cannot use data directory ${file}: a file of that name is in the way. ` +
+          'Choose another with --data (or GATEHOUSE_DATA), or fix its permissions.\n',
+      );
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 
   it('names an unknown flag', async () => {

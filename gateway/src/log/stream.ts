@@ -67,5 +67,5 @@ function pretty(origin: Origin, record: LogRecord): string {
 }
 
 function quote(value: string): string {
-  return /^[\w.:/@-]+$/.test(value) ? value : JSON.stringify(value);
+  return /^[\w.:/@#-]+$/.test(value) ? value : JSON.stringify(value);
 }

@@ -1,4 +1,4 @@
 export { Supervisor, ROLE_ENTRIES, type SupervisorOptions } from './supervisor.js';
 export { resolveRunOptions, OptionError, type RunOptions } from './options.js';
-export { DataDirLockedError } from './lock.js';
+export { DataDirError, DataDirLockedError } from './lock.js';
 export type { ChildInfo, ChildState, BackoffPolicy } from './managed-child.js';

@@ -20,6 +20,34 @@ export class DataDirLockedError extends Error {
   }
 }
 
+export class DataDirError extends Error {
+  readonly code = 'data_dir_unusable';
+  constructor(dataDir: string, cause: NodeJS.ErrnoException) {
+    const why =
+      cause.code === 'EACCES' || cause.code === 'EPERM'
+        ? 'permission denied'
+        : cause.code === 'ENOTDIR' || cause.code === 'EEXIST'
+          ? 'a file of that name is in the way'
+          : cause.message;
+    super(
+      `Cannot use data directory ${dataDir}: ${why}. ` +
+        `Choose another with --data (or GATEHOUSE_DATA), or fix its permissions.`,
+      { cause },
+    );
+    this.name = 'DataDirError';
+  }
+}
+
+/** Create the data directory (private to its owner) if needed, and check it is one. */
+export function prepareDataDir(dataDir: string): void {
+  try {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    fs.accessSync(dataDir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (error) {
+    throw new DataDirError(dataDir, error as NodeJS.ErrnoException);
+  }
+}
+
 export interface DataDirLock {
   release(): void;
 }

@@ -6,7 +6,6 @@
  * listening sockets are created here only so that every worker, and every
  * restarted worker, shares the same ones.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createControlApi, type Health, type RoleHealth } from '../control/api.js';
@@ -16,7 +15,7 @@ import type { LogStream } from '../log/stream.js';
 import { loadAcceptorAddon } from '../native/addon.js';
 import type { ChildRole } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
-import { lockDataDir, type DataDirLock } from './lock.js';
+import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
 import {
   DEFAULT_BACKOFF,
   ManagedChild,
@@ -108,7 +107,7 @@ export class Supervisor {
 
   private async boot(): Promise<void> {
     const { options, log } = this;
-    fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    prepareDataDir(options.dataDir);
     this.lock = lockDataDir(options.dataDir);
     process.title = 'gatehouse run';
 

@@ -138,10 +138,13 @@ export class Gatehouse {
     }
   }
 
-  /** SIGTERM and wait; resolves with the exit code and how long the stop took. */
-  async stop(timeoutMs = 15_000): Promise<{ code: number | null; ms: number }> {
+  /** Signal and wait; resolves with the exit code and how long the stop took. */
+  async stop(
+    timeoutMs = 15_000,
+    signal: NodeJS.Signals = 'SIGTERM',
+  ): Promise<{ code: number | null; ms: number }> {
     const started = Date.now();
-    if (this.running) this.process.kill('SIGTERM');
+    if (this.running) this.process.kill(signal);
     const timer = new Promise<'timeout'>((resolve) => {
       setTimeout(() => {
         resolve('timeout');
