@@ -2,7 +2,8 @@
 # (scripts/lib/env.sh sets npm_config_nodedir; there is no internet here).
 #
 # gatehouse_acceptor: accepts TLS connections and peeks at the ClientHello
-#   before handing the fd to uWS or Node (src/acceptor.c, src/clienthello.c).
+#   before handing the fd to uWS or Node (src/acceptor.c, src/clienthello.c;
+#   its Node-API surface in src/addon.c).
 # gatehouse_glibc_compat: C23 strtol/strtoul/sscanf under GLIBC_2.38 so that
 #   the uWS.js binary loads on glibc 2.36 (Linux only).
 {
@@ -21,7 +22,7 @@
   'targets': [
     {
       'target_name': 'gatehouse_acceptor',
-      'sources': ['src/acceptor.c', 'src/clienthello.c'],
+      'sources': ['src/acceptor.c', 'src/addon.c', 'src/clienthello.c'],
     },
     {
       'target_name': 'gatehouse_glibc_compat',
