@@ -21,12 +21,17 @@ interface Fixture {
   client?: string;
 }
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); clock ticks are 100 Hz on Linux.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** CPU seconds (user + system) a process used while `ms` passed. */
+async function cpuUsedDuring(pid: number, ms: number): Promise<number> {
+  const read = (): number => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); clock ticks are 100 Hz on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  const before = read();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return read() - before;
 }
 
 describe('ClientHellos against the running gateway', () => {
@@ -144,9 +149,7 @@ describe('ClientHellos against the running gateway', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
 
-      const before = cpuSeconds(workerPid);
-      await new Promise((resolve) => setTimeout(resolve, 600));
-      const used = cpuSeconds(workerPid) - before;
+      const used = await cpuUsedDuring(workerPid, 600);
       assert.ok(
         used < 0.15,
         `worker used ${used.toFixed(2)} s of CPU in 0.6 s while clients stalled`,
@@ -190,9 +193,7 @@ describe('a worker out of file descriptors', () => {
       const fds = fs.readdirSync(`/proc/${worker.pid}/fd`).length;
       assert.ok(fds >= 250, `the worker holds only ${fds} fds: the limit was never reached`);
 
-      const before = cpuSeconds(worker.pid);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const used = cpuSeconds(worker.pid) - before;
+      const used = await cpuUsedDuring(worker.pid, 1_000);
       assert.ok(used < 0.2, `worker used ${used.toFixed(2)} s of CPU in 1 s at its fd limit`);
     } finally {
       for (const socket of sockets) socket.destroy();

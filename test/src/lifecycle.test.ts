@@ -143,26 +143,26 @@ describe('gatehouse run', () => {
   });
 
   it('stops on SIGTERM within 10 s and leaves no process or socket', async () => {
-    await gatehouse.processes();
-    const stopped = await gatehouse.stop();
-    assert.equal(stopped.code, 0);
-    assert.ok(stopped.ms < 10_000, `stop took ${stopped.ms} ms`);
-    assert.deepEqual(gatehouse.livePids(), []);
-    assert.equal(fs.existsSync(gatehouse.socketPath), false);
-    assert.equal(fs.existsSync(path.join(gatehouse.dataDir, 'gatehouse.pid')), false);
+    await stopsCleanly(gatehouse, 'SIGTERM');
   });
 });
+
+/** Stop with `signal`: exit 0 within 10 s, no process, socket or lock file left. */
+async function stopsCleanly(gatehouse: Gatehouse, signal: NodeJS.Signals): Promise<void> {
+  await gatehouse.processes();
+  const stopped = await gatehouse.stop(15_000, signal);
+  assert.equal(stopped.code, 0);
+  assert.ok(stopped.ms < 10_000, `stop took ${stopped.ms} ms`);
+  assert.deepEqual(gatehouse.livePids(), []);
+  assert.equal(fs.existsSync(gatehouse.socketPath), false);
+  assert.equal(fs.existsSync(path.join(gatehouse.dataDir, 'gatehouse.pid')), false);
+}
 
 describe('gatehouse run stopped with SIGINT', () => {
   it('drains and leaves nothing behind, as with SIGTERM', async () => {
     const gatehouse = await Gatehouse.start({ workers: 1 });
     try {
-      await gatehouse.processes();
-      const stopped = await gatehouse.stop(15_000, 'SIGINT');
-      assert.equal(stopped.code, 0);
-      assert.ok(stopped.ms < 10_000, `stop took ${stopped.ms} ms`);
-      assert.deepEqual(gatehouse.livePids(), []);
-      assert.equal(fs.existsSync(gatehouse.socketPath), false);
+      await stopsCleanly(gatehouse, 'SIGINT');
     } finally {
       await gatehouse.cleanup();
     }

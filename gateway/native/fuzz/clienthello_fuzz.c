@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "clienthello.h"
+#include "../test/clienthello_compare.h"
 
 #define CHAIN_MAX 4096
 #define CHAIN_SAMPLES 24
@@ -38,7 +39,6 @@ static void check_chain(const uint8_t *, size_t, size_t, size_t, ch_status,
     const ch_info *);
 static ch_status parse_copy(const uint8_t *, size_t, ch_info *);
 static void check_fields(ch_status, const ch_info *, size_t);
-static int same_result(ch_status, const ch_info *, ch_status, const ch_info *);
 static int host_byte_ok(char);
 
 int
@@ -190,32 +190,6 @@ check_fields(ch_status st, const ch_info *info, size_t len)
     break;
   default:
     CHECK(0, "status out of range");
-  }
-}
-
-static int
-same_result(ch_status a, const ch_info *ia, ch_status b, const ch_info *ib)
-{
-  size_t i;
-
-  if (a != b)
-    return 0;
-
-  switch (a) {
-  case CH_NEED_MORE:
-    return ia->need == ib->need;
-  case CH_OK:
-    if (ia->sni_len != ib->sni_len || strcmp(ia->sni, ib->sni) != 0 ||
-        ia->alpn_count != ib->alpn_count ||
-        ia->alpn_offered != ib->alpn_offered ||
-        ia->offers_acme_tls != ib->offers_acme_tls)
-      return 0;
-    for (i = 0; i < ia->alpn_count; i++)
-      if (strcmp(ia->alpn[i], ib->alpn[i]) != 0)
-        return 0;
-    return 1;
-  default:
-    return ia->error == ib->error;
   }
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "clienthello.h"
+#include "clienthello_compare.h"
 
 #define MAX_ALPN_EXPECTED 64
 
@@ -48,7 +49,6 @@ static char failure[1024];
 static const char *status_name(ch_status);
 static int check_fixture(const char *, const struct fixture *);
 static int check_prefixes(const char *, const struct fixture *);
-static int same_result(ch_status, const ch_info *, ch_status, const ch_info *);
 static ch_status parse_at_end(const uint8_t *, size_t, ch_info *);
 static uint8_t *read_file(const char *, const char *, size_t *);
 static int fixture_listed(const char *, const char *);
@@ -301,32 +301,6 @@ check_prefixes(const char *dir, const struct fixture *fx)
 cleanup:
   free(buf);
   return ok;
-}
-
-static int
-same_result(ch_status a, const ch_info *ia, ch_status b, const ch_info *ib)
-{
-  size_t i;
-
-  if (a != b)
-    return 0;
-
-  switch (a) {
-  case CH_NEED_MORE:
-    return ia->need == ib->need;
-  case CH_OK:
-    if (ia->sni_len != ib->sni_len || strcmp(ia->sni, ib->sni) != 0 ||
-        ia->alpn_count != ib->alpn_count ||
-        ia->alpn_offered != ib->alpn_offered ||
-        ia->offers_acme_tls != ib->offers_acme_tls)
-      return 0;
-    for (i = 0; i < ia->alpn_count; i++)
-      if (strcmp(ia->alpn[i], ib->alpn[i]) != 0)
-        return 0;
-    return 1;
-  default:
-    return ia->error == ib->error;
-  }
 }
 
 /*

@@ -8,22 +8,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { controlRequest } from '@gatehouse/gateway/control';
+import { controlRequest, type ProcessRow } from '@gatehouse/gateway/control';
+
+export type { ProcessRow };
 import { freePort } from './ports.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '../../..');
 export const GATEHOUSE_BIN = path.join(REPO_ROOT, 'bin/gatehouse');
-
-export interface ProcessRow {
-  role: string;
-  instance: number | null;
-  state: string;
-  pid: number | null;
-  uptime_ms: number | null;
-  restarts: number;
-  last_exit: string | null;
-}
 
 export interface StartOptions {
   workers?: number;
