@@ -89,10 +89,10 @@ enum peek_result {
 static const char http_400[] =
     "HTTP/1.1 400 Bad Request\r\n"
     "Content-Type: text/plain; charset=utf-8\r\n"
-    "Content-Length: 47\r\n"
+    "Content-Length: 46\r\n"
     "Connection: close\r\n"
     "\r\n"
-    "This port speaks HTTPS; use an https:// URL.\r\n\r\n";
+    "This port speaks HTTPS; use an https:// URL.\r\n";
 
 static void	acceptor_on_retry(uv_timer_t *);
 static void	acceptor_on_hello_timer(uv_timer_t *);
@@ -115,6 +115,8 @@ static void	conn_set_lowat(struct conn *, size_t);
 static enum peek_result	peek_hello(struct env_state *, int, ch_info *,
 		    size_t *);
 static void	refuse(struct acceptor *, int, enum peek_result, size_t);
+static void	answer_and_close(struct env_state *, int, const void *,
+		    size_t);
 static int	looks_like_http(const uint8_t *, size_t);
 static void	peer_from(struct peer *, const struct sockaddr_storage *);
 
@@ -263,12 +265,9 @@ acceptor_deliver(struct acceptor *acc, int fd, const ch_info *info,
 {
 	napi_env		 env;
 	napi_handle_scope	 scope;
-	napi_value		 argv[4], cb, recv, item, result, error;
+	napi_value		 argv[4], cb, recv, result, error;
 	napi_status		 status;
 	char			 addr[INET6_ADDRSTRLEN];
-	uint32_t		 n;
-	size_t			 i;
-	int			 acme_listed;
 
 	env = acc->env;
 	if (napi_open_handle_scope(env, &scope) != napi_ok) {
@@ -283,7 +282,7 @@ acceptor_deliver(struct acceptor *acc, int fd, const ch_info *info,
 	/* Names are passed as latin1, byte for byte: the parser allows only
 	 * host-name bytes in SNI, and ALPN names are opaque bytes. */
 	if (napi_create_int32(env, fd, &argv[0]) != napi_ok ||
-	    napi_create_array(env, &argv[2]) != napi_ok ||
+	    alpn_to_js(env, info, &argv[2]) != napi_ok ||
 	    napi_create_string_latin1(env, addr, NAPI_AUTO_LENGTH,
 	    &argv[3]) != napi_ok ||
 	    napi_get_reference_value(env, acc->callback, &cb) != napi_ok ||
@@ -296,27 +295,6 @@ acceptor_deliver(struct acceptor *acc, int fd, const ch_info *info,
 			goto fail;
 	} else if (napi_get_undefined(env, &argv[1]) != napi_ok)
 		goto fail;
-
-	n = 0;
-	acme_listed = 0;
-	for (i = 0; info != NULL && i < info->alpn_count && i < CH_MAX_ALPN;
-	    i++) {
-		if (strcmp(info->alpn[i], "acme-tls/1") == 0)
-			acme_listed = 1;
-		if (napi_create_string_latin1(env, info->alpn[i],
-		    NAPI_AUTO_LENGTH, &item) != napi_ok ||
-		    napi_set_element(env, argv[2], n++, item) != napi_ok)
-			goto fail;
-	}
-
-	/* The parser keeps CH_MAX_ALPN names but flags acme-tls/1 wherever it
-	 * was; a challenge must not be missed behind a long list. */
-	if (info != NULL && info->offers_acme_tls && !acme_listed) {
-		if (napi_create_string_latin1(env, "acme-tls/1",
-		    NAPI_AUTO_LENGTH, &item) != napi_ok ||
-		    napi_set_element(env, argv[2], n, item) != napi_ok)
-			goto fail;
-	}
 
 	acc->stats.handed_off++;
 	acc->calling++;
@@ -342,6 +320,42 @@ fail:
 	napi_close_handle_scope(env, scope);
 	acc->stats.rejected++;
 	close(fd);
+}
+
+/*
+ * The offered ALPN protocols as a JS array of strings, latin1 byte for
+ * byte (ALPN names are opaque bytes). The parser keeps CH_MAX_ALPN names
+ * but flags acme-tls/1 wherever it was: a challenge must not be missed
+ * behind a long list, so it is appended when it was offered past them.
+ */
+napi_status
+alpn_to_js(napi_env env, const ch_info *info, napi_value *out)
+{
+	napi_value	item;
+	napi_status	status;
+	size_t		i;
+	int		acme_listed;
+
+	if ((status = napi_create_array(env, out)) != napi_ok || info == NULL)
+		return (status);
+
+	acme_listed = 0;
+	for (i = 0; i < info->alpn_count; i++) {
+		if (strcmp(info->alpn[i], "acme-tls/1") == 0)
+			acme_listed = 1;
+		if ((status = napi_create_string_latin1(env, info->alpn[i],
+		    NAPI_AUTO_LENGTH, &item)) != napi_ok ||
+		    (status = napi_set_element(env, *out, (uint32_t)i,
+		    item)) != napi_ok)
+			return (status);
+	}
+
+	if (!info->offers_acme_tls || acme_listed)
+		return (napi_ok);
+	if ((status = napi_create_string_latin1(env, "acme-tls/1",
+	    NAPI_AUTO_LENGTH, &item)) != napi_ok)
+		return (status);
+	return (napi_set_element(env, *out, (uint32_t)i, item));
 }
 
 /*
@@ -681,8 +695,6 @@ peek_hello(struct env_state *state, int fd, ch_info *info, size_t *got)
 static void
 refuse(struct acceptor *acc, int fd, enum peek_result r, size_t got)
 {
-	uint8_t		alert[7] = { 21, 3, 3, 0, 2, 2, 0 };
-
 	switch (r) {
 	case PEEK_GONE:
 		acc->stats.aborted++;
@@ -698,15 +710,26 @@ refuse(struct acceptor *acc, int fd, enum peek_result r, size_t got)
 		return;
 	case PEEK_TOO_LARGE:
 		acc->stats.rejected++;
-		alert[6] = TLS_ALERT_RECORD_OVERFLOW;
-		answer_and_close(acc->state, fd, alert, sizeof(alert));
+		alert_and_close(acc->state, fd, TLS_ALERT_RECORD_OVERFLOW);
 		return;
 	default:
 		acc->stats.rejected++;
-		alert[6] = TLS_ALERT_DECODE_ERROR;
-		answer_and_close(acc->state, fd, alert, sizeof(alert));
+		alert_and_close(acc->state, fd, TLS_ALERT_DECODE_ERROR);
 		return;
 	}
+}
+
+/*
+ * A fatal alert record (RFC 8446 section 6): content type 21, version 3.3,
+ * length 2, level fatal (2), then the description.
+ */
+void
+alert_and_close(struct env_state *state, int fd, uint8_t description)
+{
+	uint8_t		alert[7] = { 21, 3, 3, 0, 2, 2, 0 };
+
+	alert[6] = description;
+	answer_and_close(state, fd, alert, sizeof(alert));
 }
 
 /*
@@ -714,7 +737,7 @@ refuse(struct acceptor *acc, int fd, enum peek_result r, size_t got)
  * closing with unread bytes makes the kernel answer with a RST, which can
  * destroy our message before the client reads it.
  */
-void
+static void
 answer_and_close(struct env_state *state, int fd, const void *msg,
     size_t len)
 {

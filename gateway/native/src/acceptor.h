@@ -80,6 +80,7 @@ void	acceptor_on_listen(uv_poll_t *, int, int);
 void	acceptor_close(struct acceptor *);
 void	acceptor_env_cleanup(void *);
 void	acceptor_finalize(napi_env, void *, void *);
-void	answer_and_close(struct env_state *, int, const void *, size_t);
+void	alert_and_close(struct env_state *, int, uint8_t);
+napi_status	alpn_to_js(napi_env, const ch_info *, napi_value *);
 
 #endif

@@ -142,6 +142,14 @@ js_listen(napi_env env, napi_callback_info info)
 		return (NULL);
 	}
 
+	/* A longer string was cut to fit, and one with a NUL would be read
+	 * only up to it: either way not the address the caller named. */
+	if (len >= sizeof(host) - 1 || strlen(host) != len) {
+		throw_code(env, "EINVAL",
+		    "listen: host must be an IP address such as 127.0.0.1 or ::1");
+		return (NULL);
+	}
+
 	if (!arg_int(env, argv[1], "listen: port", 0, 65535, &port))
 		return (NULL);
 
@@ -480,11 +488,11 @@ js_acceptor_stats(napi_env env, napi_callback_info info)
 static napi_value
 js_parse_client_hello(napi_env env, napi_callback_info info)
 {
-	napi_value		 argv[1], out, v, list, item;
+	napi_value		 argv[1], out, v, list;
 	napi_typedarray_type	 type;
 	ch_info			 ch;
 	ch_status		 status;
-	size_t			 argc, len, i;
+	size_t			 argc, len;
 	void			*data;
 	bool			 is_typed;
 	const char		*name;
@@ -532,15 +540,8 @@ js_parse_client_hello(napi_env env, napi_callback_info info)
 		    ch.sni_len, &v) != napi_ok ||
 		    napi_set_named_property(env, out, "sni", v) != napi_ok))
 			return (NULL);
-		if (napi_create_array(env, &list) != napi_ok)
+		if (alpn_to_js(env, &ch, &list) != napi_ok)
 			return (NULL);
-		for (i = 0; i < ch.alpn_count && i < CH_MAX_ALPN; i++) {
-			if (napi_create_string_latin1(env, ch.alpn[i],
-			    NAPI_AUTO_LENGTH, &item) != napi_ok ||
-			    napi_set_element(env, list, (uint32_t)i,
-			    item) != napi_ok)
-				return (NULL);
-		}
 		if (napi_set_named_property(env, out, "alpn", list) != napi_ok)
 			return (NULL);
 	} else if (status == CH_NEED_MORE) {
@@ -564,7 +565,6 @@ js_send_alert_and_close(napi_env env, napi_callback_info info)
 	size_t			 argc;
 	int64_t			 description;
 	int			 fd;
-	uint8_t			 alert[7] = { 21, 3, 3, 0, 2, 2, 0 };
 
 	argc = 2;
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
@@ -581,8 +581,7 @@ js_send_alert_and_close(napi_env env, napi_callback_info info)
 	    255, &description))
 		return (NULL);
 
-	alert[6] = (uint8_t)description;
-	answer_and_close(state, fd, alert, sizeof(alert));
+	alert_and_close(state, fd, (uint8_t)description);
 
 	return (NULL);
 }

@@ -106,6 +106,8 @@ void describe('listen', () => {
 
   void test('refuses names and bad arguments with clear errors', () => {
     assert.throws(() => addon.listen('localhost', 1, 16), /not an IP address/);
+    assert.throws(() => addon.listen('127.0.0.1\0junk', 1, 16), { code: 'EINVAL' });
+    assert.throws(() => addon.listen('1'.repeat(300), 1, 16), { code: 'EINVAL' });
     assert.throws(() => addon.listen('127.0.0.1', 70000, 16), RangeError);
     assert.throws(() => addon.listen('127.0.0.1', 1.5, 16), RangeError);
     assert.throws(() => addon.listen(7 as unknown as string, 1, 16), TypeError);

@@ -1,7 +1,7 @@
 /**
- * The typed face of Gatehouse's native acceptor addon
- * (`gateway/native/src/acceptor.c`, built by node-gyp into
- * `gateway/native/build/Release/gatehouse_acceptor.node`).
+ * The typed face of Gatehouse's native acceptor addon (the accept loop in
+ * `gateway/native/src/acceptor.c`, its Node-API surface in `addon.c`, built
+ * by node-gyp into `gateway/native/build/Release/gatehouse_acceptor.node`).
  *
  * The addon owns the first moments of every connection: it accepts on a
  * listening socket that the supervisor created, peeks at the ClientHello
