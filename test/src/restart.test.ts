@@ -68,3 +68,38 @@ describe('restarting children after kill -9', () => {
     assert.equal(find(await gatehouse.processes(), 'worker', 2).restarts, 1);
   });
 });
+
+describe('after the supervisor itself is killed with -9', () => {
+  it('its children exit, and a new run takes over the data directory', async () => {
+    const first = await Gatehouse.start({ workers: 1 });
+    let second: Gatehouse | undefined;
+    try {
+      const children = (await first.processes()).filter((row) => row.role !== 'supervisor');
+      assert.ok(first.process.pid !== undefined);
+      process.kill(first.process.pid, 'SIGKILL');
+
+      // Each child sees its IPC pipe close and exits on its own.
+      const deadline = Date.now() + 5_000;
+      while (children.some((row) => row.pid !== null && isAlive(row.pid))) {
+        assert.ok(Date.now() < deadline, 'children outlived their supervisor');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+
+      // The stale lock and control socket do not stop the next run.
+      second = await Gatehouse.start({ workers: 1, dataDir: first.dataDir });
+      assert.equal(((await second.health()).body as { status: string }).status, 'ok');
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+    }
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -24,6 +24,8 @@ export interface StartOptions {
   waitHealthy?: boolean;
   /** A command that execs the rest, such as ['prlimit', '--nofile=256:256']. */
   wrapper?: string[];
+  /** Use this data directory instead of a new one; cleanup() removes it all the same. */
+  dataDir?: string;
 }
 
 export class Gatehouse {
@@ -53,7 +55,7 @@ export class Gatehouse {
   }
 
   static async start(options: StartOptions = {}): Promise<Gatehouse> {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-test-'));
+    const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-test-'));
     const httpsPort = await freePort();
     const httpPort = await freePort();
     const argv = [...(options.wrapper ?? []), GATEHOUSE_BIN];
