@@ -15,7 +15,10 @@ describe('gatehouse run', () => {
   let gatehouse: Gatehouse;
 
   before(async () => {
-    gatehouse = await Gatehouse.start({ workers: 2 });
+    gatehouse = await Gatehouse.start({
+      workers: 2,
+      env: { GATEHOUSE_MASTER_KEY: 'bWFzdGVyIGtleSBmb3IgdGhlIHRlc3Q' },
+    });
   });
 
   after(async () => {
@@ -59,6 +62,15 @@ describe('gatehouse run', () => {
           ? 'gatehouse run'
           : `gatehouse ${row.role}${row.instance === null ? '' : ` ${row.instance}`}`;
       assert.equal(title, expected);
+    }
+  });
+
+  it('passes the master key to the keyvault and to no other child', async () => {
+    for (const row of await gatehouse.processes()) {
+      if (row.role === 'supervisor' || row.pid === null) continue;
+      const environ = fs.readFileSync(`/proc/${row.pid}/environ`, 'utf8').split('\0');
+      const has = environ.some((entry) => entry.startsWith('GATEHOUSE_MASTER_KEY='));
+      assert.equal(has, row.role === 'keyvault', `${row.role} ${row.instance ?? ''}`);
     }
   });
 

@@ -22,6 +22,7 @@ export interface ChildSpec {
   entry: string;
   /** File descriptors the child inherits as fd 4, 5, ... */
   inheritFds: number[];
+  /** The child's whole environment (see child-env.ts), without the IPC variables. */
   env: Record<string, string>;
 }
 
@@ -111,7 +112,6 @@ export class ManagedChild {
     const child = spawn(process.execPath, [spec.entry], {
       stdio,
       env: {
-        ...process.env,
         ...spec.env,
         [CHILD_ENV.ipcFd]: '3',
         ...(spec.instance === undefined ? {} : { [CHILD_ENV.instance]: String(spec.instance) }),

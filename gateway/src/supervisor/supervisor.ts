@@ -15,6 +15,7 @@ import type { LogStream } from '../log/stream.js';
 import { loadAcceptorAddon } from '../native/addon.js';
 import type { ChildRole } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
+import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
 import {
   DEFAULT_BACKOFF,
@@ -158,7 +159,7 @@ export class Supervisor {
         instance,
         entry: this.options.entries?.[role] ?? ROLE_ENTRIES[role],
         inheritFds,
-        env,
+        env: childEnvironment(role, process.env, env),
       },
       this.log.child('children'),
       this.options.logStream,

@@ -24,6 +24,8 @@ export interface StartOptions {
   waitHealthy?: boolean;
   /** A command that execs the rest, such as ['prlimit', '--nofile=256:256']. */
   wrapper?: string[];
+  /** Variables added to the environment of gatehouse run. */
+  env?: Record<string, string>;
   /** Use this data directory instead of a new one; cleanup() removes it all the same. */
   dataDir?: string;
 }
@@ -79,7 +81,7 @@ export class Gatehouse {
         String(options.workers ?? 2),
         ...(options.extraArgs ?? []),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
     );
     const gatehouse = new Gatehouse(child, dataDir, httpsPort, httpPort);
     if (options.waitHealthy ?? true) {
