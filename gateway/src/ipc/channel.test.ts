@@ -44,6 +44,8 @@ describe('Channel', () => {
     childSide.handle('child.ping', () => ({ uptimeMs: 5, rssBytes: 10 }));
     childSide.handle('child.shutdown', ({ deadlineMs }) => {
       if (deadlineMs === 13) throw new Error('cannot drain');
+      if (deadlineMs === 14)
+        throw Object.assign(new Error('vault is sealed'), { code: 'vault_sealed' });
       return new Promise(() => undefined); // never answers
     });
   });
@@ -70,6 +72,22 @@ describe('Channel', () => {
     await assert.rejects(supervisorSide.request('child.shutdown', { deadlineMs: 13 }), {
       code: 'handler_failed',
       message: 'cannot drain',
+    });
+  });
+
+  it("keeps the handler's own error code as the reason", async () => {
+    await assert.rejects(supervisorSide.request('child.shutdown', { deadlineMs: 14 }), {
+      code: 'handler_failed',
+      reason: 'vault_sealed',
+      message: 'vault is sealed',
+    });
+  });
+
+  it('refuses a request that claims another origin from a child', async () => {
+    // Only the supervisor may speak for another role.
+    await assert.rejects(childSide.request('child.ping', {}, 1_000, 'supervisor'), {
+      code: 'forbidden',
+      message: 'role worker may not forward requests',
     });
   });
 

@@ -29,11 +29,15 @@ export class IpcError extends Error {
   constructor(
     readonly code: IpcErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: string | undefined },
   ) {
     super(message, options);
     this.name = 'IpcError';
+    this.reason = options?.reason;
   }
+
+  /** The answering handler's own error code, when it threw one (e.g. "key_mismatch"). */
+  readonly reason: string | undefined;
 }
 
 export type RequestHandler<T extends RequestType> = (
@@ -51,6 +55,12 @@ export interface ChannelOptions {
   onEvent?: <T extends EventType>(type: T, payload: EventPayload<T>) => void;
   onLog?: (record: LogRecord) => void;
   onClose?: () => void;
+  /**
+   * Answers a request that this process has no handler for but that the
+   * allow-list lets the peer send: the supervisor passes it on to the role
+   * that handles it. `origin` is the peer's role.
+   */
+  forward?: (type: RequestType, payload: unknown, origin: Role) => Promise<unknown>;
 }
 
 interface Pending {
@@ -89,10 +99,15 @@ export class Channel {
     this.handlers.set(type, handler as (payload: unknown) => unknown);
   }
 
+  /**
+   * Send a request and wait for its checked result. `origin` is for the
+   * supervisor alone, passing on a request that a child sent.
+   */
   request<T extends RequestType>(
     type: T,
     payload: RequestPayload<T>,
     timeoutMs = this.options.defaultTimeoutMs ?? 5_000,
+    origin?: Role,
   ): Promise<RequestResult<T>> {
     if (this.closed) {
       return Promise.reject(new IpcError('channel_closed', `cannot send ${type}: channel closed`));
@@ -116,7 +131,11 @@ export class Channel {
         reject,
         timer,
       });
-      this.send({ kind: 'request', id, type, payload });
+      this.send(
+        origin === undefined
+          ? { kind: 'request', id, type, payload }
+          : { kind: 'request', id, type, payload, origin },
+      );
     });
   }
 
@@ -174,7 +193,7 @@ export class Channel {
     const envelope = parsed.data;
     switch (envelope.kind) {
       case 'request':
-        void this.answer(envelope.id, envelope.type, envelope.payload);
+        void this.answer(envelope.id, envelope.type, envelope.payload, envelope.origin);
         return;
       case 'response':
         this.settle(envelope);
@@ -188,22 +207,36 @@ export class Channel {
     }
   }
 
-  private async answer(id: number, type: string, payload: unknown): Promise<void> {
+  private async answer(
+    id: number,
+    type: string,
+    payload: unknown,
+    origin: Role | undefined,
+  ): Promise<void> {
     const refuse = (code: IpcErrorCode, message: string): void => {
       this.options.onProtocolError(`request ${type} refused: ${message}`);
       this.send({ kind: 'response', id, ok: false, error: { code, message } });
     };
 
+    // Only the supervisor may speak for another role; it checked the
+    // allow-list for that role already, and this end checks it again.
+    const { peer } = this.options;
+    if (origin !== undefined && peer !== 'supervisor') {
+      refuse('forbidden', `role ${peer} may not forward requests`);
+      return;
+    }
+    const sender = origin ?? peer;
     if (!isRequestType(type)) {
       refuse('unknown_type', `unknown request type "${type}"`);
       return;
     }
-    if (!mayRequest(this.options.peer, type)) {
-      refuse('forbidden', `role ${this.options.peer} may not send ${type}`);
+    if (!mayRequest(sender, type)) {
+      refuse('forbidden', `role ${sender} may not send ${type}`);
       return;
     }
     const handler = this.handlers.get(type);
-    if (!handler) {
+    const forward = this.options.forward;
+    if (!handler && !forward) {
       refuse('unknown_type', `this process does not answer ${type}`);
       return;
     }
@@ -214,11 +247,12 @@ export class Channel {
     }
 
     try {
-      const result = await handler(checked.data);
+      const result = handler
+        ? await handler(checked.data)
+        : await forward?.(type, checked.data, sender);
       this.send({ kind: 'response', id, ok: true, payload: result });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this.send({ kind: 'response', id, ok: false, error: { code: 'handler_failed', message } });
+      this.send({ kind: 'response', id, ok: false, error: errorBody(error) });
     }
   }
 
@@ -232,7 +266,8 @@ export class Channel {
     clearTimeout(pending.timer);
 
     if (!envelope.ok) {
-      pending.reject(new IpcError(envelope.error.code, envelope.error.message));
+      const { code, message, reason } = envelope.error;
+      pending.reject(new IpcError(code, message, { reason }));
       return;
     }
     const checked = REQUESTS[pending.type].result.safeParse(envelope.payload);
@@ -272,6 +307,24 @@ export class Channel {
     }
     this.options.onClose?.();
   }
+}
+
+/**
+ * What a failed handler answers: an IpcError passes on as it is (a forwarded
+ * request's error reaches the original sender unchanged); any other error
+ * is handler_failed, with its own `code` kept as the reason when it is one.
+ */
+function errorBody(error: unknown): { code: IpcErrorCode; message: string; reason?: string } {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof IpcError) {
+    return error.reason === undefined
+      ? { code: error.code, message }
+      : { code: error.code, message, reason: error.reason };
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(code)
+    ? { code: 'handler_failed', message, reason: code }
+    : { code: 'handler_failed', message };
 }
 
 /** First few zod issues as "path: message" text, short enough for a log line. */

@@ -24,6 +24,7 @@ export const ERROR_CODES = [
   'handler_failed',
   'timeout',
   'channel_closed',
+  'unavailable',
 ] as const;
 export type IpcErrorCode = (typeof ERROR_CODES)[number];
 
@@ -36,6 +37,11 @@ export const logRecordSchema = z.object({
 });
 export type LogRecord = z.infer<typeof logRecordSchema>;
 
+const errorReason = z
+  .string()
+  .max(64)
+  .regex(/^[a-z][a-z0-9_]*$/);
+
 const responseSchema = z.union([
   z.object({
     kind: z.literal('response'),
@@ -47,12 +53,27 @@ const responseSchema = z.union([
     kind: z.literal('response'),
     id: requestId,
     ok: z.literal(false),
-    error: z.object({ code: z.enum(ERROR_CODES), message: z.string().max(4096) }),
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string().max(4096),
+      /** The handler's own stable error code (a keyvault error's, say), when it had one. */
+      reason: errorReason.optional(),
+    }),
   }),
 ]);
 
 export const envelopeSchema = z.union([
-  z.object({ kind: z.literal('request'), id: requestId, type: messageType, payload: z.unknown() }),
+  z.object({
+    kind: z.literal('request'),
+    id: requestId,
+    type: messageType,
+    payload: z.unknown(),
+    /**
+     * Set by the supervisor only, on a request it forwards: the role that
+     * sent it, so that the answering process checks the allow-list too.
+     */
+    origin: z.enum(ROLES).optional(),
+  }),
   responseSchema,
   z.object({ kind: z.literal('event'), type: messageType, payload: z.unknown() }),
   z.object({ kind: z.literal('log'), record: logRecordSchema }),
