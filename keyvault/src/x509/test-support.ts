@@ -1,0 +1,73 @@
+/**
+ * Shared by the x509 tests only: run the real `openssl` binary, make keys
+ * the way the keyvault makes them, and keep temporary files in one folder
+ * that is removed whatever the outcome.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { webcrypto } from 'node:crypto';
+import { type KeyAlgorithm, rsaModulusLength, webCryptoParams } from '../algorithms.js';
+import { type KeyPair } from './keys.js';
+
+export interface OpensslResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run openssl with `input` on stdin; never rejects for a non-zero exit (see `code`). */
+export function runOpenssl(
+  args: readonly string[],
+  input?: string | Buffer,
+): Promise<OpensslResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      'openssl',
+      [...args],
+      { timeout: 20_000, maxBuffer: 4 << 20, encoding: 'buffer' },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error('openssl could not be run', { cause: error }));
+          return;
+        }
+        resolve({
+          code: error ? Number(error.code) : 0,
+          stdout: stdout.toString(),
+          stderr: stderr.toString(),
+        });
+      },
+    );
+    child.stdin?.end(input ?? '');
+  });
+}
+
+/** Run openssl and return its stdout; reject with its stderr when it exits non-zero. */
+export async function openssl(args: readonly string[], input?: string | Buffer): Promise<string> {
+  const result = await runOpenssl(args, input);
+  if (result.code !== 0) {
+    throw new Error(`openssl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+  }
+  return result.stdout;
+}
+
+/** A fresh extractable key pair, as the keyvault generates them. */
+export async function generateKeyPair(algorithm: KeyAlgorithm): Promise<KeyPair> {
+  const bits = rsaModulusLength(algorithm);
+  const params =
+    bits === undefined
+      ? webCryptoParams(algorithm)
+      : {
+          ...webCryptoParams(algorithm),
+          modulusLength: bits,
+          publicExponent: new Uint8Array([1, 0, 1]),
+        };
+  return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as KeyPair;
+}
+
+/** A temporary folder and a function that removes it; call the latter in `after`. */
+export async function temporaryFolder(): Promise<{ folder: string; remove: () => Promise<void> }> {
+  const folder = await mkdtemp(path.join(tmpdir(), 'gatehouse-x509-'));
+  return { folder, remove: () => rm(folder, { recursive: true, force: true }) };
+}
