@@ -8,7 +8,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { type CryptoKey, checkKey, cryptoEngine, signatureHashOf } from './keys.js';
+import { type CryptoKey } from '../keys.js';
+import { checkKey, cryptoEngine, signatureHashOf } from './engine.js';
 import { toPem } from './pem.js';
 
 export const BASIC_CONSTRAINTS = '2.5.29.19';

@@ -6,7 +6,7 @@
 import * as pkijs from 'pkijs';
 import { commonNameOnly, emptyName } from './distinguished-name.js';
 import { type Identifier, normalizeIdentifiers } from './identifiers.js';
-import { type KeyPair, checkKey, cryptoEngine, signatureHashOf } from './keys.js';
+import { type SigningKeyPair, checkKey, cryptoEngine, signatureHashOf } from './engine.js';
 import { toPem } from './pem.js';
 import { subjectAltNameExtension } from './subject-alt-name.js';
 
@@ -52,7 +52,7 @@ export class CsrError extends Error {
  */
 export async function createCsr(
   identifiers: readonly Identifier[],
-  key: KeyPair,
+  key: SigningKeyPair,
   options: CsrOptions = {},
 ): Promise<Csr> {
   const names = normalizeIdentifiers(identifiers);

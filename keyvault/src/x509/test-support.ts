@@ -1,15 +1,11 @@
 /**
- * Shared by the x509 tests only: run the real `openssl` binary, make keys
- * the way the keyvault makes them, and keep temporary files in one folder
- * that is removed whatever the outcome.
+ * Shared by the x509 tests only: run the real `openssl` binary, and keep
+ * temporary files in one folder that is removed whatever the outcome.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { webcrypto } from 'node:crypto';
-import { type KeyAlgorithm, rsaModulusLength, webCryptoParams } from '../algorithms.js';
-import { type KeyPair } from './keys.js';
 
 export interface OpensslResult {
   readonly code: number;
@@ -50,20 +46,6 @@ export async function openssl(args: readonly string[], input?: string | Buffer):
     throw new Error(`openssl ${args.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
   }
   return result.stdout;
-}
-
-/** A fresh extractable key pair, as the keyvault generates them. */
-export async function generateKeyPair(algorithm: KeyAlgorithm): Promise<KeyPair> {
-  const bits = rsaModulusLength(algorithm);
-  const params =
-    bits === undefined
-      ? webCryptoParams(algorithm)
-      : {
-          ...webCryptoParams(algorithm),
-          modulusLength: bits,
-          publicExponent: new Uint8Array([1, 0, 1]),
-        };
-  return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as KeyPair;
 }
 
 /** A temporary folder and a function that removes it; call the latter in `after`. */
