@@ -47,7 +47,7 @@ describe('IPC allow-list and malformed messages', () => {
       /^frame of 2097152 bytes exceeds the limit and was dropped$/,
       /^unknown event type "worker.hijack"$/,
       /^request child.shutdown refused: role acme-agent may not send child.shutdown$/,
-      /^request keyvault.bundle refused: unknown request type "keyvault.bundle"$/,
+      /^request nothing.here refused: unknown request type "nothing.here"$/,
     ];
     for (const pattern of expected) {
       assert.ok(
@@ -87,5 +87,66 @@ describe('a child that stops answering', () => {
     const keyvault = () => run.supervisor.childInfo().find((child) => child.role === 'keyvault');
     await until(() => (keyvault()?.restarts ?? 0) >= 1, 15_000, 'a restart of the stuck keyvault');
     assert.equal(keyvault()?.lastExit, 'signal SIGKILL');
+  });
+});
+
+describe('requests passed between children by the supervisor', () => {
+  const report = path.join(os.tmpdir(), `gatehouse-asking-${process.pid}.json`);
+
+  before(() => {
+    process.env.ASKING_REPORT = report;
+  });
+
+  after(() => {
+    delete process.env.ASKING_REPORT;
+    fs.rmSync(report, { force: true });
+  });
+
+  it('reach the keyvault when allowed, and are refused when not', async () => {
+    const run = await startSupervisor({
+      entries: { keyvault: fixture('canned-keyvault'), 'acme-agent': fixture('asking-agent') },
+    });
+    try {
+      await until(
+        () => run.supervisor.health().roles['acme-agent'].state === 'up',
+        15_000,
+        'the asking agent finishing',
+      );
+      assert.deepEqual(JSON.parse(fs.readFileSync(report, 'utf8')), {
+        accountKey: {
+          ok: {
+            keyId: 'key_canned',
+            jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+            thumbprint: 'for ca.test',
+          },
+        },
+        bundle: {
+          error: 'forbidden',
+          message: 'role acme-agent may not send keyvault.bundle',
+        },
+      });
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('get "unavailable" while the answering role is down', async () => {
+    const run = await startSupervisor({
+      entries: { keyvault: fixture('crashing-child'), 'acme-agent': fixture('asking-agent') },
+    });
+    try {
+      await until(
+        () => run.supervisor.health().roles['acme-agent'].state === 'up',
+        15_000,
+        'the asking agent finishing',
+      );
+      const result = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+        accountKey: { error: string; message: string };
+      };
+      assert.equal(result.accountKey.error, 'unavailable');
+      assert.match(result.accountKey.message, /the keyvault is not running; retry shortly/);
+    } finally {
+      await run.stop();
+    }
   });
 });

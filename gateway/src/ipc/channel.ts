@@ -14,6 +14,7 @@ import {
   isRequestType,
   mayEmit,
   mayRequest,
+  requestTimeout,
   type Envelope,
   type EventPayload,
   type EventType,
@@ -106,7 +107,7 @@ export class Channel {
   request<T extends RequestType>(
     type: T,
     payload: RequestPayload<T>,
-    timeoutMs = this.options.defaultTimeoutMs ?? 5_000,
+    timeoutMs = this.options.defaultTimeoutMs ?? requestTimeout(type),
     origin?: Role,
   ): Promise<RequestResult<T>> {
     if (this.closed) {

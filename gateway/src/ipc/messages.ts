@@ -5,6 +5,7 @@
  * carries.
  */
 import { z } from 'zod';
+import { KEYVAULT_REQUESTS } from './keyvault-messages.js';
 
 export const ROLES = ['supervisor', 'keyvault', 'acme-agent', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -80,12 +81,8 @@ export const envelopeSchema = z.union([
 ]);
 export type Envelope = z.infer<typeof envelopeSchema>;
 
-/**
- * Requests, by type: the payload and result shapes, and which roles may
- * send each. `handledBy` is the role that answers. Requests the supervisor
- * sends to a child are answered by that child whatever its role.
- */
-export const REQUESTS = {
+/** What the supervisor asks of every child. */
+const CHILD_REQUESTS = {
   'child.ping': {
     handledBy: 'child',
     senders: ['supervisor'],
@@ -98,11 +95,19 @@ export const REQUESTS = {
     payload: z.object({ deadlineMs: z.number().int().min(0).max(60_000) }).strict(),
     result: z.object({}).strict(),
   },
-} as const satisfies Record<
+} as const;
+
+/**
+ * Requests, by type: the payload and result shapes, which roles may send
+ * each, which role answers it (`child`: whichever child the supervisor
+ * asks), and how long a caller waits by default.
+ */
+export const REQUESTS = { ...CHILD_REQUESTS, ...KEYVAULT_REQUESTS } as const satisfies Record<
   string,
   {
     handledBy: Role | 'child';
     senders: readonly Role[];
+    timeoutMs?: number;
     payload: z.ZodType;
     result: z.ZodType;
   }
@@ -120,6 +125,15 @@ export const EVENTS = {
 } as const satisfies Record<string, { senders: readonly Role[]; payload: z.ZodType }>;
 export type EventType = keyof typeof EVENTS;
 export type EventPayload<T extends EventType> = z.infer<(typeof EVENTS)[T]['payload']>;
+
+/** How long a caller waits for an answer to `type` unless it says otherwise. */
+export function requestTimeout(type: RequestType): number {
+  // A type outside the table (a caller's cast) is refused by the peer; it
+  // still needs a timeout to wait for that answer.
+  if (!isRequestType(type)) return 5_000;
+  const spec = REQUESTS[type];
+  return 'timeoutMs' in spec ? spec.timeoutMs : 5_000;
+}
 
 export function isRequestType(type: string): type is RequestType {
   return Object.hasOwn(REQUESTS, type);

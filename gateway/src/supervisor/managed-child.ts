@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Duplex, Readable } from 'node:stream';
 import readline from 'node:readline';
-import { Channel } from '../ipc/channel.js';
+import { Channel, type ChannelOptions } from '../ipc/channel.js';
 import { CHILD_ENV } from '../ipc/child.js';
 import type { ChildRole } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
@@ -78,7 +78,14 @@ export class ManagedChild {
     private readonly log: Logger,
     private readonly logStream: LogStream,
     private readonly backoff: BackoffPolicy,
+    /** Passes on a request this child sent to the role that answers it. */
+    private readonly forward: NonNullable<ChannelOptions['forward']>,
   ) {}
+
+  /** The channel to a child that is running (ready and not stopping), or undefined. */
+  get runningChannel(): Channel | undefined {
+    return this.state === 'running' ? this.channel : undefined;
+  }
 
   get name(): string {
     return this.spec.instance === undefined
@@ -150,6 +157,7 @@ export class ManagedChild {
       onEvent: (type) => {
         if (type === 'child.ready') this.markReady();
       },
+      forward: this.forward,
     });
     this.channel = channel;
 

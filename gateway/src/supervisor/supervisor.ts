@@ -13,7 +13,15 @@ import { serveControlSocket, type ControlServer } from '../control/server.js';
 import { Logger } from '../log/logger.js';
 import type { LogStream } from '../log/stream.js';
 import { loadAcceptorAddon } from '../native/addon.js';
-import type { ChildRole } from '../ipc/messages.js';
+import { IpcError } from '../ipc/channel.js';
+import {
+  REQUESTS,
+  requestTimeout,
+  type ChildRole,
+  type RequestPayload,
+  type RequestType,
+  type Role,
+} from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
 import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
@@ -164,8 +172,33 @@ export class Supervisor {
       this.log.child('children'),
       this.options.logStream,
       this.options.backoff ?? DEFAULT_BACKOFF,
+      (type, payload, origin) => this.route(type, payload, origin),
     );
     this.children.push(child);
+  }
+
+  /**
+   * Pass a child's request on to the role that answers it. The sender's
+   * channel has checked the allow-list and the payload; the answering
+   * process checks both again for the origin named here.
+   */
+  private route(type: RequestType, payload: unknown, origin: Role): Promise<unknown> {
+    const owner = REQUESTS[type].handledBy;
+    const target = this.children.find((child) => child.spec.role === owner)?.runningChannel;
+    if (!target) {
+      return Promise.reject(
+        new IpcError(
+          'unavailable',
+          `${type} cannot be answered now: the ${owner} is not running; retry shortly`,
+        ),
+      );
+    }
+    return target.request(
+      type,
+      payload as RequestPayload<typeof type>,
+      requestTimeout(type),
+      origin,
+    );
   }
 
   private async shutdown(): Promise<void> {
