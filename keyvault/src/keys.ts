@@ -8,7 +8,7 @@
  * so that sealing and master-key rotation can export them again. Nothing
  * here logs, and no error message holds key bytes.
  */
-import { createHash, createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
+import { KeyObject, createHash, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import {
   KEY_ALGORITHMS,
   isKeyAlgorithm,
@@ -114,18 +114,17 @@ export async function importPrivateKeyPkcs8(
  * RFC 7518 defines for a public key, in canonical (lexicographic) order.
  */
 export async function publicJwk(key: CryptoKey): Promise<PublicJwk> {
-  if (key.type === 'private' && !key.extractable) {
-    throw new KeyError(
-      'unsupported_key',
-      'Cannot read the public JWK of a non-extractable private key: ' +
-        'make keys with generateKeyPair or importPrivateKeyPkcs8, which keep them extractable.',
-    );
-  }
   let jwk: webcrypto.JsonWebKey;
   try {
-    jwk = await subtle.exportKey('jwk', key);
+    // A private key goes through Node's KeyObject so that only the public
+    // members ever become JS strings: a private JWK would leave d (and an
+    // RSA key's primes) in the heap as strings that cannot be wiped.
+    jwk =
+      key.type === 'private'
+        ? createPublicKey(KeyObject.from(key)).export({ format: 'jwk' })
+        : await subtle.exportKey('jwk', key);
   } catch (cause) {
-    throw new KeyError('unsupported_key', 'The key cannot be exported as a JWK.', { cause });
+    throw new KeyError('unsupported_key', `The ${key.type} key has no public JWK.`, { cause });
   }
   return parsePublicJwk(jwk);
 }
