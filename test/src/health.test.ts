@@ -17,9 +17,10 @@ describe('a role that is down', () => {
     supervisor = await startSupervisor({ entries: { keyvault: fixture('crashing-child') } });
     await until(
       () =>
-        (supervisor.supervisor.childInfo().find((c) => c.role === 'keyvault')?.restarts ?? 0) >= 2,
-      10_000,
-      'two restarts of the crashing keyvault',
+        (supervisor.supervisor.childInfo().find((c) => c.role === 'keyvault')?.restarts ?? 0) >=
+          2 && supervisor.supervisor.health().roles.worker.state === 'up',
+      15_000,
+      'two restarts of the crashing keyvault, with the worker up',
     );
   });
 
@@ -47,6 +48,23 @@ describe('a role that is down', () => {
     );
   });
 
+  it('answers 503 for what only the keyvault knows, and the CLI says why', async () => {
+    const socket = path.join(supervisor.dataDir, 'control.sock');
+    const response = await controlRequest(socket, 'GET', '/v1/ca/root');
+    assert.equal(response.status, 503);
+    assert.deepEqual(response.body, {
+      error: {
+        code: 'unavailable',
+        message:
+          'keyvault.ca-root cannot be answered now: the keyvault is not running; retry shortly',
+      },
+    });
+
+    const cli = await run(GATEHOUSE_BIN, ['ca', 'root', '--data', supervisor.dataDir]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^gatehouse: keyvault.ca-root cannot be answered now/);
+  });
+
   it('answers an unknown endpoint with a JSON 404 that says what exists', async () => {
     const socket = path.join(supervisor.dataDir, 'control.sock');
     const response = await controlRequest(socket, 'GET', '/v1/nothing');
@@ -54,7 +72,7 @@ describe('a role that is down', () => {
     assert.deepEqual(response.body, {
       error: {
         code: 'not_found',
-        message: 'No such endpoint: GET /v1/nothing. See GET /v1/health and GET /v1/processes.',
+        message: 'No such endpoint: GET /v1/nothing. See the control API in the README.',
       },
     });
   });

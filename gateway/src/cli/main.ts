@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCommand } from './run.js';
+import { caRootCommand } from './ca.js';
 import { statusCommand } from './status.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -14,6 +15,7 @@ const USAGE = `Usage: gatehouse <command> [options]
 Commands:
   run       Start Gatehouse in the foreground (supervisor, keyvault, acme-agent, workers)
   status    Show the state of each process of a running Gatehouse
+  ca root   Print the local CA's root certificate (PEM), for clients to trust
   help      Show this help
 
 Options of run:
@@ -29,7 +31,14 @@ Options of run:
 Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
   --json              Print JSON instead of a table
+
+Options of ca root:
+  --data DIR          Data directory of the running Gatehouse
 `;
+
+function dataDirOf(flag: string | undefined): string {
+  return path.resolve(flag ?? process.env.GATEHOUSE_DATA ?? './data');
+}
 
 export class UsageError extends Error {
   readonly code = 'usage';
@@ -61,8 +70,19 @@ async function main(argv: string[]): Promise<number> {
         strict: true,
         options: { data: { type: 'string' }, json: { type: 'boolean' } },
       });
-      const dataDir = path.resolve(values.data ?? process.env.GATEHOUSE_DATA ?? './data');
-      return statusCommand(dataDir, values.json ?? false);
+      return statusCommand(dataDirOf(values.data), values.json ?? false);
+    }
+    case 'ca': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: { data: { type: 'string' } },
+      });
+      if (positionals.length !== 1 || positionals[0] !== 'root') {
+        throw new UsageError('Usage: gatehouse ca root [--data DIR]');
+      }
+      return caRootCommand(dataDirOf(values.data));
     }
     case undefined:
     case 'help':

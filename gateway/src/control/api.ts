@@ -5,7 +5,8 @@
  */
 import { Hono } from 'hono';
 import type { ChildInfo } from '../supervisor/managed-child.js';
-import type { ChildRole } from '../ipc/messages.js';
+import { IpcError } from '../ipc/channel.js';
+import type { ChildRole, RequestPayload, RequestResult, RequestType } from '../ipc/messages.js';
 
 export type RoleHealth = 'up' | 'degraded' | 'down';
 
@@ -30,6 +31,8 @@ export interface SupervisorView {
   health(): Health;
   children(): ChildInfo[];
   startedAt: number;
+  /** Ask the role that answers `type`, as the supervisor. */
+  ask<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<RequestResult<T>>;
 }
 
 export function createControlApi(view: SupervisorView): Hono {
@@ -56,12 +59,22 @@ export function createControlApi(view: SupervisorView): Hono {
     return c.json({ processes: rows });
   });
 
+  app.get('/v1/certificates', async function listCertificates(c) {
+    const { certificates } = await view.ask('keyvault.certificates', {});
+    return c.json({ certificates });
+  });
+
+  app.get('/v1/ca/root', async function getCaRoot(c) {
+    const { certificatePem } = await view.ask('keyvault.ca-root', {});
+    return c.json({ certificate_pem: certificatePem });
+  });
+
   app.notFound(function notFound(c) {
     return c.json(
       {
         error: {
           code: 'not_found',
-          message: `No such endpoint: ${c.req.method} ${c.req.path}. See GET /v1/health and GET /v1/processes.`,
+          message: `No such endpoint: ${c.req.method} ${c.req.path}. See the control API in the README.`,
         },
       },
       404,
@@ -69,7 +82,12 @@ export function createControlApi(view: SupervisorView): Hono {
   });
 
   app.onError(function internalError(error, c) {
-    return c.json({ error: { code: 'internal', message: error.message } }, 500);
+    // A role that is down or slow is the API's 503, with the reason.
+    if (error instanceof IpcError && (error.code === 'unavailable' || error.code === 'timeout')) {
+      return c.json({ error: { code: error.code, message: error.message } }, 503);
+    }
+    const reason = error instanceof IpcError ? error.reason : undefined;
+    return c.json({ error: { code: reason ?? 'internal', message: error.message } }, 500);
   });
 
   return app;

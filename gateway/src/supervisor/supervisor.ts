@@ -19,6 +19,7 @@ import {
   requestTimeout,
   type ChildRole,
   type RequestPayload,
+  type RequestResult,
   type RequestType,
   type Role,
 } from '../ipc/messages.js';
@@ -126,6 +127,7 @@ export class Supervisor {
       health: () => this.health(),
       children: () => this.childInfo(),
       startedAt: this.startedAt,
+      ask: (type, payload) => this.ask(type, payload),
     });
     this.control = await serveControlSocket(
       api,
@@ -175,6 +177,11 @@ export class Supervisor {
       (type, payload, origin) => this.route(type, payload, origin),
     );
     this.children.push(child);
+  }
+
+  /** Ask the role that answers `type`, as the supervisor (for the control API). */
+  ask<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<RequestResult<T>> {
+    return this.route(type, payload, 'supervisor') as Promise<RequestResult<T>>;
   }
 
   /**
