@@ -284,7 +284,9 @@ function derLength(der: Uint8Array): number {
 function checkPkcs8Algorithm(algorithm: KeyAlgorithm, pkcs8: Uint8Array): void {
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
+    // A view, not a copy: no second copy of the private key is left to wipe.
+    const der = Buffer.from(pkcs8.buffer, pkcs8.byteOffset, pkcs8.byteLength);
+    key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   } catch (cause) {
     throw new KeyError(
       'invalid_pkcs8',
