@@ -6,7 +6,13 @@
 import * as pkijs from 'pkijs';
 import { commonNameOnly, emptyName } from './distinguished-name.js';
 import { type Identifier, normalizeIdentifiers } from './identifiers.js';
-import { type SigningKeyPair, checkKey, cryptoEngine, signatureHashOf } from './engine.js';
+import {
+  type SigningKeyPair,
+  checkKey,
+  cryptoEngine,
+  publicKeyInfoOf,
+  signatureHashOf,
+} from './engine.js';
 import { toPem } from './pem.js';
 import { subjectAltNameExtension } from './subject-alt-name.js';
 
@@ -65,7 +71,7 @@ export async function createCsr(
     subject: commonName === undefined ? emptyName() : commonNameOnly(commonName),
     attributes: [extensionRequest(names, commonName === undefined)],
   });
-  await request.subjectPublicKeyInfo.importKey(key.publicKey, cryptoEngine);
+  request.subjectPublicKeyInfo = await publicKeyInfoOf(key.publicKey);
   await request.sign(key.privateKey, signatureHashOf(key.privateKey), cryptoEngine);
 
   if (!(await request.verify(cryptoEngine))) {

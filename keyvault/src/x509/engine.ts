@@ -6,8 +6,17 @@
  */
 import { webcrypto } from 'node:crypto';
 import { types } from 'node:util';
+import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { type KeyAlgorithm } from '../algorithms.js';
 import { type CryptoKey, type KeyPair, KeyError, keyAlgorithmOf } from '../keys.js';
+
+// id-ecPublicKey and the named curves of RFC 5480 section 2.1.1.
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const EC_CURVES: Partial<Record<KeyAlgorithm, string>> = {
+  'ec-p256': '1.2.840.10045.3.1.7',
+  'ec-p384': '1.3.132.0.34',
+};
 
 /** A private key and its public half; `KeyPair` from ../keys.js fits. */
 export type SigningKeyPair = Pick<KeyPair, 'privateKey' | 'publicKey'>;
@@ -43,6 +52,27 @@ export function checkKey(key: CryptoKey, type: 'private' | 'public', role: strin
     );
   }
   keyAlgorithmOf(key);
+}
+
+/**
+ * A public key as pkijs's SubjectPublicKeyInfo. pkijs's own importKey goes
+ * through a JWK and costs a millisecond; for EC keys, building it from the
+ * raw point costs half of parsing Node's SPKI export, which matters for
+ * challenge certificates (RFC 5480 section 2: named curve, uncompressed).
+ */
+export async function publicKeyInfoOf(publicKey: CryptoKey): Promise<pkijs.PublicKeyInfo> {
+  checkKey(publicKey, 'public', 'public key');
+  const curve = EC_CURVES[keyAlgorithmOf(publicKey)];
+  if (curve === undefined) return pkijs.PublicKeyInfo.fromBER(await spkiDer(publicKey));
+
+  const point = await webcrypto.subtle.exportKey('raw', publicKey);
+  return new pkijs.PublicKeyInfo({
+    algorithm: new pkijs.AlgorithmIdentifier({
+      algorithmId: EC_PUBLIC_KEY,
+      algorithmParams: new asn1js.ObjectIdentifier({ value: curve }),
+    }),
+    subjectPublicKey: new asn1js.BitString({ valueHex: point }),
+  });
 }
 
 /** A public key as DER SubjectPublicKeyInfo, the form certificates carry and compare by. */
