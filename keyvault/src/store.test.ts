@@ -166,6 +166,33 @@ describe('vault store: opening', () => {
     assert.deepEqual(vaultFileHashes(vaultPath), before);
   });
 
+  it('refuses a file that is not a vault, and a vault whose check is gone, changing neither', (t) => {
+    const data = tempDataDir();
+    t.after(data.remove);
+    const vaultPath = path.join(data.dir, 'vault.db');
+    fs.writeFileSync(vaultPath, randomBytes(8192), { mode: 0o600 });
+    let before = vaultFileHashes(vaultPath);
+    assert.throws(
+      () => openVaultStore({ dataDir: data.dir, env: {} }),
+      isStoreError('vault_unreadable'),
+    );
+    assert.deepEqual(vaultFileHashes(vaultPath), before);
+
+    fs.rmSync(vaultPath);
+    const store = openVaultStore({ dataDir: data.dir, env: {} }).store;
+    store.putKey(makeQuickKey('k1').key);
+    store.close();
+    const db = new Database(vaultPath);
+    db.prepare('DELETE FROM meta').run();
+    db.close();
+    before = vaultFileHashes(vaultPath);
+    assert.throws(
+      () => openVaultStore({ dataDir: data.dir, env: {} }),
+      isStoreError('vault_inconsistent'),
+    );
+    assert.deepEqual(vaultFileHashes(vaultPath), before);
+  });
+
   it('refuses a wrong master key by the id it expects, and leaves the files byte-identical', (t) => {
     const data = tempDataDir();
     t.after(data.remove);

@@ -92,28 +92,34 @@ export function readVaultState(vaultPath: string): VaultState {
     return { exists: false, schemaVersion: 0, masterKey: undefined, keyCount: 0 };
   }
 
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-vault-check-'));
+  let directory: string;
   try {
-    const copy = path.join(directory, 'vault.db');
-    fs.copyFileSync(vaultPath, copy);
-    if (fs.existsSync(`${vaultPath}-wal`)) fs.copyFileSync(`${vaultPath}-wal`, `${copy}-wal`);
-    return readCopy(copy);
+    directory = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-vault-check-'));
   } catch (error) {
-    if (error instanceof StoreError) throw error;
-    throw new StoreError(
-      'vault_unreadable',
-      `Cannot read the vault ${vaultPath}: ${(error as Error).message}. If it is not a ` +
-        `Gatehouse vault or is damaged, restore it from a backup; nothing was changed.`,
-      { cause: error },
-    );
+    throw cannotCopy(vaultPath, error);
+  }
+  try {
+    return readCopy(copyVault(vaultPath, directory), vaultPath);
   } finally {
     fs.rmSync(directory, { recursive: true, force: true });
   }
 }
 
-function readCopy(copy: string): VaultState {
-  const db = new Database(copy, { fileMustExist: true });
+function copyVault(vaultPath: string, directory: string): string {
+  const copy = path.join(directory, 'vault.db');
   try {
+    fs.copyFileSync(vaultPath, copy);
+    if (fs.existsSync(`${vaultPath}-wal`)) fs.copyFileSync(`${vaultPath}-wal`, `${copy}-wal`);
+    return copy;
+  } catch (error) {
+    throw cannotCopy(vaultPath, error);
+  }
+}
+
+function readCopy(copy: string, vaultPath: string): VaultState {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(copy, { fileMustExist: true });
     const version = schemaVersion(db);
     const tables = new Set(
       db
@@ -137,7 +143,24 @@ function readCopy(copy: string): VaultState {
       masterKey: meta ? { id: meta.master_key_id, check: meta.master_key_check } : undefined,
       keyCount: keys,
     };
+  } catch (error) {
+    throw new StoreError(
+      'vault_unreadable',
+      `Cannot read the vault ${vaultPath}: ${(error as Error).message}. If it is not a ` +
+        `Gatehouse vault or is damaged, restore it from a backup; nothing was changed.`,
+      { cause: error },
+    );
   } finally {
-    db.close();
+    db?.close();
   }
+}
+
+function cannotCopy(vaultPath: string, cause: unknown): StoreError {
+  return new StoreError(
+    'vault_unreadable',
+    `Cannot copy the vault ${vaultPath} into ${os.tmpdir()} to check its master key ` +
+      `without writing to it: ${(cause as Error).message}. Free space there, or set TMPDIR ` +
+      `to a private directory with room for a copy of the vault; nothing was changed.`,
+    { cause },
+  );
 }
