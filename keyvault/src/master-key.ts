@@ -191,7 +191,7 @@ export function readMasterKeyFile(file: string): MasterKey | undefined {
     if ((stat.mode & 0o077) !== 0) {
       throw new MasterKeyError(
         'master_key_unsafe_permissions',
-        `The master key file ${file} has mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}, ` +
+        `The master key file ${file} has mode ${octal(stat.mode & 0o777)}, ` +
           `so other users may read or change it; the keyvault refuses to use it. ` +
           `Make it private to its owner (chmod 600 ${file}) and start again; ` +
           `if others may have read it, rotate the master key.`,
@@ -305,6 +305,10 @@ function decodeKeyText(text: string): Buffer | undefined {
     return undefined;
   }
   return bytes;
+}
+
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
 }
 
 function unreadable(file: string, cause: unknown, why?: string): MasterKeyError {

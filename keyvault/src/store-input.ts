@@ -160,7 +160,8 @@ export function checkIdentifier(value: unknown, field: string): Identifier {
   if (!labels.every((label) => DNS_LABEL.test(label))) {
     throw invalid(
       `${field}.value`,
-      'is not a lowercase DNS name (labels of a-z, 0-9 and inner "-"; a wildcard only as "*." first)',
+      'is not a lowercase DNS name (labels of a-z, 0-9 and inner "-"; ' +
+        'a wildcard only as "*." first)',
     );
   }
   return { type, value: name };

@@ -55,7 +55,7 @@ export interface Account {
 
 export interface NewCertificate {
   id: string;
-  /** A `certificate` or `ca` key, stored already or given as `key` (then `key.id` must equal it). */
+  /** A `certificate` or `ca` key, stored already or given as `key` (`key.id` equal to it). */
   keyId: string;
   key?: NewKey;
   chainPem: string;

@@ -136,7 +136,10 @@ export class VaultStore {
     return row && toStoredKey(row);
   }
 
-  /** The private key as PKCS#8 DER, or undefined. Throws SealError if its sealed value does not open. */
+  /**
+   * The private key as PKCS#8 DER, or undefined. Throws SealError if its
+   * sealed value does not open (another key, another row, or altered).
+   */
   getPrivateKey(id: string): Buffer | undefined {
     const row = this.#keyRow(checkId(id, 'id'));
     return row && openSealed(this.#masterKey, row.sealed, keyContext(row.id));
@@ -187,7 +190,8 @@ export class VaultStore {
         if (existing && existing.directory_url !== directoryUrl) {
           throw new StoreError(
             'conflict',
-            `Account ${id} belongs to ${existing.directory_url}; an account's directory never changes.`,
+            `Account ${id} belongs to ${existing.directory_url}; ` +
+              `an account's directory never changes.`,
           );
         }
         if (key) this.#insertKey(key);
@@ -197,7 +201,8 @@ export class VaultStore {
         this.#run(
           `INSERT INTO accounts (id, directory_url, key_id, account_url, created_at)
            VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (id) DO UPDATE SET key_id = excluded.key_id, account_url = excluded.account_url`,
+           ON CONFLICT (id) DO UPDATE
+           SET key_id = excluded.key_id, account_url = excluded.account_url`,
           id,
           directoryUrl,
           keyId,
@@ -399,7 +404,10 @@ export class VaultStore {
 
   // ---- challenge certificates (tls-alpn-01)
 
-  /** Stores a challenge certificate and its key, replacing (and deleting) any for the identifier. */
+  /**
+   * Stores a challenge certificate and its key, replacing (and deleting)
+   * any for the same identifier.
+   */
   putChallengeCertificate(input: NewChallengeCertificate): ChallengeCertificate {
     const identifier = checkIdentifier(input.identifier, 'identifier');
     const digest = checkBytes(input.keyAuthorizationDigest, 'keyAuthorizationDigest', 32, 32);
@@ -445,7 +453,7 @@ export class VaultStore {
     }
   }
 
-  /** The pending challenge certificate for an identifier, or undefined; its key via getPrivateKey. */
+  /** The pending challenge certificate for an identifier, or undefined (key: getPrivateKey). */
   getChallengeCertificate(identifier: Identifier): ChallengeCertificate | undefined {
     const row = this.#get<ChallengeRow>(
       'SELECT * FROM challenge_certificates WHERE identifier_type = ? AND identifier_value = ?',

@@ -21,6 +21,7 @@ import {
   MASTER_KEY_FILE,
   MasterKey,
   MasterKeyError,
+  describeSource,
   STAGED_MASTER_KEY_FILE,
   loadMasterKey,
   readMasterKeyFile,
@@ -99,7 +100,7 @@ export function rotateMasterKeyFile(store: VaultStore, dataDir: string): { resea
   if (source.kind !== 'file' || source.path !== file) {
     throw new MasterKeyError(
       'master_key_rotation_refused',
-      `The master key in use comes from ${source.kind === 'env' ? `the environment variable ${MASTER_KEY_ENV}` : source.path}, ` +
+      `The master key in use comes from ${describeSource(source)}, ` +
         `not from ${file}, so the keyvault cannot replace it. Make a new key and rotate to ` +
         `it explicitly, then give it in place of the old one.`,
     );
