@@ -152,6 +152,16 @@ export function extension(
   return new pkijs.Extension({ extnID: oid, critical, extnValue: value.toBER(false) });
 }
 
+/** True when the certificate has basicConstraints with cA TRUE (a malformed one counts as no). */
+export function isCaCertificate(certificate: pkijs.Certificate): boolean {
+  const found = certificate.extensions?.find((item) => item.extnID === BASIC_CONSTRAINTS);
+  try {
+    return found !== undefined && pkijs.BasicConstraints.fromBER(found.extnValue.getValue()).cA;
+  } catch {
+    return false;
+  }
+}
+
 /** The keyIdentifier of a certificate's SKI extension, or null without one. */
 export function subjectKeyIdentifierOf(certificate: pkijs.Certificate): Buffer | null {
   const found = certificate.extensions?.find((item) => item.extnID === SUBJECT_KEY_IDENTIFIER);

@@ -10,45 +10,22 @@ import { IdentifierError } from './identifiers.js';
 import {
   LocalCaError,
   type LocalCertificate,
-  type LocalIssuer,
   type LocalLeaf,
-  createLocalIntermediate,
   createLocalRoot,
   issueLocalLeaf,
 } from './local-ca.js';
-import { openssl, runOpenssl, temporaryFolder } from './test-support.js';
+import { type TestCa, makeLocalCa, openssl, runOpenssl, temporaryFolder } from './test-support.js';
 
 const DAY_MS = 86_400_000;
-
-interface Ca {
-  rootKey: KeyPair;
-  root: LocalCertificate;
-  intermediateKey: KeyPair;
-  intermediate: LocalCertificate;
-  issuer: LocalIssuer;
-}
-
-async function makeCa(now?: Date): Promise<Ca> {
-  const rootKey = await generateKeyPair('ec-p256');
-  const root = await createLocalRoot(rootKey, { now });
-  const intermediateKey = await generateKeyPair('ec-p256');
-  const intermediate = await createLocalIntermediate(
-    { certificatePem: root.pem, privateKey: rootKey.privateKey },
-    intermediateKey.publicKey,
-    { now },
-  );
-  const issuer = { certificatePem: intermediate.pem, privateKey: intermediateKey.privateKey };
-  return { rootKey, root, intermediateKey, intermediate, issuer };
-}
 
 describe('local CA', () => {
   let folder = '';
   let remove = async (): Promise<void> => {};
-  let ca: Ca;
+  let ca: TestCa;
 
   before(async () => {
     ({ folder, remove } = await temporaryFolder());
-    ca = await makeCa();
+    ca = await makeLocalCa();
   });
   after(() => remove());
 
@@ -130,7 +107,7 @@ describe('local CA', () => {
 
     const wrongName = await verifyWithOpenssl(leaf, ca.root, ['-verify_hostname', 'example.com']);
     assert.notEqual(wrongName.code, 0);
-    const otherCa = await makeCa();
+    const otherCa = await makeLocalCa();
     const wrongRoot = await verifyWithOpenssl(leaf, otherCa.root, []);
     assert.notEqual(wrongRoot.code, 0);
 
@@ -162,7 +139,7 @@ describe('local CA', () => {
     assert.equal(result.chainLength, 3);
 
     // The same server fails for a client that trusts another root.
-    const otherCa = await makeCa();
+    const otherCa = await makeLocalCa();
     const refused = await handshake(leaf.chainPem, leafKey, otherCa.root.pem, 'localhost');
     assert.equal(refused.authorized, false);
     assert.match(refused.error ?? '', /UNABLE_TO_(GET|VERIFY)/);

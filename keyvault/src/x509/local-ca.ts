@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { type CryptoKey, keyAlgorithmOf } from '../keys.js';
 import {
-  BASIC_CONSTRAINTS,
   type KeyUsageBit,
   SERVER_AUTH,
   authorityKeyIdentifierExtension,
@@ -20,6 +19,7 @@ import {
   certificateDer,
   certificatePem,
   extendedKeyUsageExtension,
+  isCaCertificate,
   keyIdentifierOf,
   keyUsageExtension,
   signCertificate,
@@ -245,15 +245,6 @@ function readIssuer(issuer: LocalIssuer, now: Date | undefined): ReadIssuer {
   const keyIdentifier =
     subjectKeyIdentifierOf(certificate) ?? keyIdentifierOf(certificate.subjectPublicKeyInfo);
   return { certificate, keyIdentifier, notAfter };
-}
-
-function isCaCertificate(certificate: pkijs.Certificate): boolean {
-  const found = certificate.extensions?.find((item) => item.extnID === BASIC_CONSTRAINTS);
-  try {
-    return found !== undefined && pkijs.BasicConstraints.fromBER(found.extnValue.getValue()).cA;
-  } catch {
-    return false;
-  }
 }
 
 // A certificate the issuer's certificate does not verify was signed with a

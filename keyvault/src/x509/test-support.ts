@@ -1,11 +1,19 @@
 /**
- * Shared by the x509 tests only: run the real `openssl` binary, and keep
- * temporary files in one folder that is removed whatever the outcome.
+ * Shared by the x509 tests only: run the real `openssl` binary, keep
+ * temporary files in one folder that is removed whatever the outcome, and
+ * make a local CA to issue test chains from.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { type KeyPair, generateKeyPair } from '../keys.js';
+import {
+  type LocalCertificate,
+  type LocalIssuer,
+  createLocalIntermediate,
+  createLocalRoot,
+} from './local-ca.js';
 
 export interface OpensslResult {
   readonly code: number;
@@ -52,4 +60,26 @@ export async function openssl(args: readonly string[], input?: string | Buffer):
 export async function temporaryFolder(): Promise<{ folder: string; remove: () => Promise<void> }> {
   const folder = await mkdtemp(path.join(tmpdir(), 'gatehouse-x509-'));
   return { folder, remove: () => rm(folder, { recursive: true, force: true }) };
+}
+
+/** A local root, an intermediate under it, their keys, and the issuer to make leaves with. */
+export interface TestCa {
+  readonly rootKey: KeyPair;
+  readonly root: LocalCertificate;
+  readonly intermediateKey: KeyPair;
+  readonly intermediate: LocalCertificate;
+  readonly issuer: LocalIssuer;
+}
+
+export async function makeLocalCa(now?: Date): Promise<TestCa> {
+  const rootKey = await generateKeyPair('ec-p256');
+  const root = await createLocalRoot(rootKey, { now });
+  const intermediateKey = await generateKeyPair('ec-p256');
+  const intermediate = await createLocalIntermediate(
+    { certificatePem: root.pem, privateKey: rootKey.privateKey },
+    intermediateKey.publicKey,
+    { now },
+  );
+  const issuer = { certificatePem: intermediate.pem, privateKey: intermediateKey.privateKey };
+  return { rootKey, root, intermediateKey, intermediate, issuer };
 }
