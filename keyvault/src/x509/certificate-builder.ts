@@ -2,8 +2,9 @@
  * Assembles and signs X.509 v3 certificates (RFC 5280) for the keyvault's
  * own issuers: the tls-alpn-01 challenge certificate and the local CA.
  * Callers choose names, dates and extensions; this file gets the encoding
- * rules right once: serial numbers, time types, key identifiers, key usage
- * bits.
+ * rules right once (serial numbers, time types, key identifiers, key usage
+ * bits) and reads back the extensions it writes (basic constraints, key
+ * identifiers) from any certificate.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';

@@ -74,8 +74,10 @@ export interface CheckedChain {
 
 /**
  * Check `chainPem` (leaf first) against what was asked for, and read it.
- * Throws `ChainError`; messages name certificates by position, never
- * quote the input.
+ * Throws `ChainError` (messages name certificates by position and never
+ * quote the input), `IdentifierError` for invalid expected identifiers and
+ * `KeyError` for an unusable public key. Validity dates are returned, not
+ * judged: an expired chain passes, and the caller decides what to do.
  */
 export async function checkChain(
   chainPem: string,
