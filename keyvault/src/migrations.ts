@@ -96,6 +96,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX challenge_certificates_key_id ON challenge_certificates (key_id);
     `,
   },
+  {
+    version: 2,
+    name: 'local CA',
+    sql: `
+      -- The local CA for names no public CA certifies (localhost, private
+      -- names): one root and one intermediate, their keys in keys.
+      CREATE TABLE local_ca (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        root_key_id TEXT NOT NULL REFERENCES keys (id),
+        root_pem TEXT NOT NULL,
+        intermediate_key_id TEXT NOT NULL REFERENCES keys (id),
+        intermediate_pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

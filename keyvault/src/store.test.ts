@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { KEY_ALGORITHMS } from './algorithms.js';
 import { MASTER_KEY_ENV, MasterKey, MasterKeyError, readMasterKeyFile } from './master-key.js';
-import { runMigrations, schemaVersion } from './migrations.js';
+import { LATEST_SCHEMA_VERSION, runMigrations, schemaVersion } from './migrations.js';
 import { SealError, openSealed } from './seal.js';
 import { StoreError, type NewCertificate, type VaultStore } from './store.js';
 import {
@@ -111,7 +111,7 @@ describe('vault store: opening', () => {
     const first = openVaultStore({ dataDir: data.dir, env: {} });
     const stats = first.store.stats();
     assert.equal(first.createdKeyFile, true);
-    assert.equal(stats.schemaVersion, 1);
+    assert.equal(stats.schemaVersion, LATEST_SCHEMA_VERSION);
     assert.equal(stats.journalMode, 'wal');
     assert.equal(stats.synchronous, 2, 'synchronous=FULL');
     assert.equal(fs.statSync(vaultPath).mode & 0o777, 0o600);
@@ -119,7 +119,7 @@ describe('vault store: opening', () => {
     const migrations = dump(vaultPath);
 
     const again = open(t, data.dir);
-    assert.equal(again.stats().schemaVersion, 1);
+    assert.equal(again.stats().schemaVersion, LATEST_SCHEMA_VERSION);
     assert.equal(again.masterKeyId, first.store.masterKeyId);
     again.close();
     assert.equal(dump(vaultPath), migrations, 'a reopen changes no row');

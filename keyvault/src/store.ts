@@ -65,6 +65,20 @@ import {
 import { makeMasterKeyCheck } from './vault-check.js';
 import { openVaultDatabase, type OpenVaultDatabaseOptions } from './vault-db.js';
 
+/** The local CA's two certificates and the ids of their keys. */
+export interface LocalCa {
+  rootKeyId: string;
+  rootPem: string;
+  intermediateKeyId: string;
+  intermediatePem: string;
+  createdAt: number;
+}
+
+export interface NewLocalCa {
+  root: { key: NewKey; certificatePem: string };
+  intermediate: { key: NewKey; certificatePem: string };
+}
+
 export type {
   Account,
   Bundle,
@@ -400,6 +414,79 @@ export class VaultStore {
       }
       return { certificates: rows.length, keys };
     });
+  }
+
+  // ---- local CA
+
+  /**
+   * Stores the local CA: both keys and both certificates, in one
+   * transaction. Throws `conflict` when the vault has one already.
+   */
+  putLocalCa(input: NewLocalCa): LocalCa {
+    const root = checkNewKey(input.root.key, 'root.key');
+    const intermediate = checkNewKey(input.intermediate.key, 'intermediate.key');
+    try {
+      const rootPem = checkCertificatePem(
+        input.root.certificatePem,
+        'root.certificatePem',
+        LIMITS.certificatePemLength,
+      );
+      const intermediatePem = checkCertificatePem(
+        input.intermediate.certificatePem,
+        'intermediate.certificatePem',
+        LIMITS.certificatePemLength,
+      );
+      if (root.purpose !== 'ca' || intermediate.purpose !== 'ca') {
+        throw invalid('key.purpose', 'must be "ca" for the local CA');
+      }
+      return this.#write(() => {
+        if (this.#get<{ id: number }>('SELECT id FROM local_ca')) {
+          throw new StoreError('conflict', 'The vault has a local CA already; it is made once.');
+        }
+        this.#insertKey(root);
+        this.#insertKey(intermediate);
+        const createdAt = this.#now();
+        this.#run(
+          `INSERT INTO local_ca (id, root_key_id, root_pem, intermediate_key_id,
+             intermediate_pem, created_at) VALUES (1, ?, ?, ?, ?, ?)`,
+          root.id,
+          rootPem,
+          intermediate.id,
+          intermediatePem,
+          createdAt,
+        );
+        return {
+          rootKeyId: root.id,
+          rootPem,
+          intermediateKeyId: intermediate.id,
+          intermediatePem,
+          createdAt,
+        };
+      });
+    } finally {
+      root.pkcs8.fill(0);
+      intermediate.pkcs8.fill(0);
+    }
+  }
+
+  /** The local CA, or undefined when none was made yet (keys: getPrivateKey). */
+  getLocalCa(): LocalCa | undefined {
+    const row = this.#get<{
+      root_key_id: string;
+      root_pem: string;
+      intermediate_key_id: string;
+      intermediate_pem: string;
+      created_at: number;
+    }>('SELECT * FROM local_ca WHERE id = 1');
+    return (
+      row && {
+        rootKeyId: row.root_key_id,
+        rootPem: row.root_pem,
+        intermediateKeyId: row.intermediate_key_id,
+        intermediatePem: row.intermediate_pem,
+        createdAt: row.created_at,
+      }
+    );
   }
 
   // ---- challenge certificates (tls-alpn-01)

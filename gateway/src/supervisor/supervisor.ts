@@ -150,6 +150,8 @@ export class Supervisor {
 
   private add(role: ChildRole, instance: number | undefined, inheritFds: number[]): void {
     const env: Record<string, string> = { [CHILD_ENV.logLevel]: this.options.logLevel };
+    // The vault lives in the data directory; no other child reads it.
+    if (role === 'keyvault') env.GATEHOUSE_DATA = this.options.dataDir;
     if (role === 'worker') {
       // The child sees inherited fds from 4 on, in this order.
       env[LISTENERS_ENV] = JSON.stringify(

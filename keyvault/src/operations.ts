@@ -1,0 +1,289 @@
+/**
+ * What the keyvault does when asked over IPC, one method per request in
+ * gateway/src/ipc/keyvault-messages.ts. Every method finishes its async
+ * crypto first and then writes in one synchronous transaction, checking
+ * again, just before the write, whether the work is still needed (two
+ * requests for the same account key may overlap).
+ *
+ * No method returns an ACME account private key. `bundle` returns a
+ * certificate's key, and the supervisor lets only workers ask for it.
+ */
+import { createHash } from 'node:crypto';
+import type { RequestPayload, RequestResult, RequestType } from '@gatehouse/gateway/ipc';
+import { DEFAULT_KEY_ALGORITHM } from './algorithms.js';
+import { generateKeyPair, importPrivateKeyPkcs8, publicJwk, type KeyPair } from './keys.js';
+import { signExternalAccountBinding, signJws, signPostAsGet, type JsonObject } from './jws.js';
+import type { KeyPurpose, StoredKey, VaultStore } from './store.js';
+import { checkChain } from './x509/chain.js';
+import { createChallengeCertificate } from './x509/challenge-certificate.js';
+import { createCsr } from './x509/csr.js';
+import { normalizeIdentifier, normalizeIdentifiers, type Identifier } from './x509/identifiers.js';
+import { LocalCa } from './local-ca-service.js';
+import { newId, newKeyRecord } from './records.js';
+
+type Result<T extends RequestType> = RequestResult<T>;
+
+export type KeyVaultErrorCode = 'unknown_key' | 'wrong_key_purpose' | 'invalid_payload';
+
+export class KeyVaultError extends Error {
+  constructor(
+    readonly code: KeyVaultErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KeyVaultError';
+  }
+}
+
+/** The keys of one challenge certificate live a week at most; RFC 8737 needs minutes. */
+const CHALLENGE_LIFETIME_MS = 7 * 86_400_000;
+
+export class KeyVault {
+  /** Imported private keys by id: importing PKCS#8 costs more than a signature. */
+  readonly #keys = new Map<string, KeyPair>();
+  readonly #localCa: LocalCa;
+
+  constructor(private readonly store: VaultStore) {
+    this.#localCa = new LocalCa(store, (id, purpose) => this.#keyPair(id, purpose));
+  }
+
+  /** Get or create the account key for a CA (RFC 8555 section 7.3). */
+  async accountKey(
+    request: RequestPayload<'keyvault.account-key'>,
+  ): Promise<Result<'keyvault.account-key'>> {
+    const existing = this.store.getAccountByDirectory(request.directoryUrl);
+    if (existing) return this.#describe(existing.keyId, 'account');
+
+    const pair = await generateKeyPair(request.algorithm ?? DEFAULT_KEY_ALGORITHM);
+    const key = await newKeyRecord(pair, 'account', 'key');
+
+    // Another request may have made it while this one generated.
+    const raced = this.store.getAccountByDirectory(request.directoryUrl);
+    if (raced) {
+      key.pkcs8.fill(0);
+      return this.#describe(raced.keyId, 'account');
+    }
+    this.store.putAccount({
+      id: newId('acct'),
+      directoryUrl: request.directoryUrl,
+      keyId: key.id,
+      key,
+    });
+    this.#keys.set(key.id, pair);
+    return { keyId: key.id, jwk: { ...key.publicJwk }, thumbprint: key.thumbprint };
+  }
+
+  /** An ACME request signed with an account key (RFC 8555 section 6.2). */
+  async signJws(
+    request: RequestPayload<'keyvault.sign-jws'>,
+  ): Promise<Result<'keyvault.sign-jws'>> {
+    const pair = await this.#keyPair(request.keyId, 'account');
+    const header =
+      request.kid === undefined
+        ? { url: request.url, nonce: request.nonce, jwk: await publicJwk(pair.publicKey) }
+        : { url: request.url, nonce: request.nonce, kid: request.kid };
+    if (request.payload === null || request.payload === undefined) {
+      return signPostAsGet(pair.privateKey, header);
+    }
+    if (typeof request.payload !== 'object' || Array.isArray(request.payload)) {
+      throw new KeyVaultError(
+        'invalid_payload',
+        'An ACME request payload must be a JSON object, or null for POST-as-GET',
+      );
+    }
+    return signJws(pair.privateKey, header, request.payload as JsonObject);
+  }
+
+  /** External Account Binding (RFC 8555 section 7.3.4) over the account key's JWK. */
+  async externalAccountBinding(
+    request: RequestPayload<'keyvault.external-account-binding'>,
+  ): Promise<Result<'keyvault.external-account-binding'>> {
+    const pair = await this.#keyPair(request.keyId, 'account');
+    return signExternalAccountBinding({
+      accountKey: await publicJwk(pair.publicKey),
+      keyId: request.eabKeyId,
+      macKey: request.hmacKey,
+      url: request.url,
+      ...(request.algorithm ? { algorithm: request.algorithm } : {}),
+    });
+  }
+
+  /** A CSR (RFC 2986) for the identifiers, with a new certificate key or one reused. */
+  async csr(request: RequestPayload<'keyvault.csr'>): Promise<Result<'keyvault.csr'>> {
+    const identifiers = normalizeIdentifiers(request.identifiers);
+    if ('reuse' in request.key) {
+      const pair = await this.#keyPair(request.key.reuse, 'certificate');
+      const csr = await createCsr(identifiers, pair);
+      return { keyId: request.key.reuse, csr: csr.der.toString('base64url') };
+    }
+
+    const pair = await generateKeyPair(request.key.algorithm);
+    const csr = await createCsr(identifiers, pair);
+    const key = await newKeyRecord(pair, 'certificate', 'key');
+    this.store.putKey(key);
+    this.#keys.set(key.id, pair);
+    return { keyId: key.id, csr: csr.der.toString('base64url') };
+  }
+
+  /** A tls-alpn-01 certificate (RFC 8737 section 3) with a fresh key that stays here. */
+  async challengeCertificate(
+    request: RequestPayload<'keyvault.challenge-certificate'>,
+  ): Promise<Result<'keyvault.challenge-certificate'>> {
+    const identifier = normalizeIdentifier(request.identifier);
+    const pair = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
+    const certificate = await createChallengeCertificate(
+      identifier,
+      request.keyAuthorization,
+      pair,
+    );
+    const key = await newKeyRecord(pair, 'challenge', 'key');
+    const digest = createHash('sha256').update(request.keyAuthorization, 'utf8').digest();
+
+    const stored = this.store.putChallengeCertificate({
+      identifier,
+      keyAuthorizationDigest: digest,
+      certificatePem: certificate.pem,
+      key,
+      expiresAt: Math.min(certificate.notAfter.getTime(), Date.now() + CHALLENGE_LIFETIME_MS),
+    });
+    return { challengeId: stored.keyId, certificatePem: stored.certificatePem };
+  }
+
+  /** Keep an issued chain once it matches its key and the identifiers ordered. */
+  async storeChain(
+    request: RequestPayload<'keyvault.store-chain'>,
+  ): Promise<Result<'keyvault.store-chain'>> {
+    const pair = await this.#keyPair(request.keyId, 'certificate');
+    const identifiers = normalizeIdentifiers(request.identifiers);
+    const chain = await checkChain(request.chainPem, { publicKey: pair.publicKey, identifiers });
+    const id = newId('crt');
+    this.store.putCertificate({
+      id,
+      keyId: request.keyId,
+      chainPem: chain.chainPem,
+      identifiers: [...chain.identifiers],
+      notBefore: chain.notBefore.getTime(),
+      notAfter: chain.notAfter.getTime(),
+      issuer: chain.issuer,
+      serial: chain.serial,
+      ...(chain.ariCertificateId ? { ariCertId: chain.ariCertificateId } : {}),
+    });
+    return summary(this.store, id);
+  }
+
+  /**
+   * The newest valid chain and key for a name: an exact match, else a
+   * wildcard one label up, else, for a name no public CA certifies, a
+   * leaf from the local CA, issued now. Null when there is none.
+   */
+  async bundle(request: RequestPayload<'keyvault.bundle'>): Promise<Result<'keyvault.bundle'>> {
+    const identifier = normalizeIdentifier(request.identifier);
+    const found =
+      this.store.getBundle(identifier) ??
+      (wildcardOf(identifier) && this.store.getBundle(wildcardOf(identifier) as Identifier));
+    if (found) {
+      const keyPem = pem('PRIVATE KEY', found.pkcs8);
+      found.pkcs8.fill(0);
+      return { certificateId: found.certificate.id, chainPem: found.certificate.chainPem, keyPem };
+    }
+    if (!LocalCa.covers(identifier)) return null;
+
+    const issued = await this.#localCa.issue(identifier);
+    const again = this.store.getBundle(identifier);
+    if (!again) return null;
+    const keyPem = pem('PRIVATE KEY', again.pkcs8);
+    again.pkcs8.fill(0);
+    return { certificateId: issued, chainPem: again.certificate.chainPem, keyPem };
+  }
+
+  certificates(): Result<'keyvault.certificates'> {
+    return {
+      certificates: this.store.listCertificates().map((info) => summaryOf(info)),
+    };
+  }
+
+  async caRoot(): Promise<Result<'keyvault.ca-root'>> {
+    const ca = await this.#localCa.ensure();
+    return { certificatePem: ca.rootPem };
+  }
+
+  async #keyPair(id: string, purpose: KeyPurpose): Promise<KeyPair> {
+    const cached = this.#keys.get(id);
+    if (cached) return cached;
+
+    const stored = this.#stored(id, purpose);
+    const pkcs8 = this.store.getPrivateKey(id);
+    if (!pkcs8) throw unknownKey(id);
+    try {
+      const pair = await importPrivateKeyPkcs8(stored.algorithm, pkcs8);
+      this.#keys.set(id, pair);
+      return pair;
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  #stored(id: string, purpose: KeyPurpose): StoredKey {
+    const stored = this.store.getPublicKey(id);
+    if (!stored) throw unknownKey(id);
+    if (stored.purpose !== purpose) {
+      throw new KeyVaultError(
+        'wrong_key_purpose',
+        `Key ${id} is a ${stored.purpose} key, not a${purpose === 'account' ? 'n' : ''} ${purpose} key`,
+      );
+    }
+    return stored;
+  }
+
+  #describe(keyId: string, purpose: KeyPurpose): Result<'keyvault.account-key'> {
+    const stored = this.#stored(keyId, purpose);
+    return { keyId, jwk: { ...stored.publicJwk }, thumbprint: stored.thumbprint };
+  }
+}
+
+function unknownKey(id: string): KeyVaultError {
+  return new KeyVaultError('unknown_key', `The keyvault has no key ${id}; ask for a new one`);
+}
+
+function wildcardOf(identifier: Identifier): Identifier | undefined {
+  if (identifier.type !== 'dns') return undefined;
+  const dot = identifier.value.indexOf('.');
+  if (dot < 0 || identifier.value.startsWith('*.')) return undefined;
+  return { type: 'dns', value: `*${identifier.value.slice(dot)}` };
+}
+
+function summary(store: VaultStore, id: string): Result<'keyvault.store-chain'> {
+  const info = store.listCertificates({ includeReplaced: true }).find((c) => c.id === id);
+  if (!info) throw unknownKey(id);
+  return summaryOf(info);
+}
+
+function summaryOf(info: {
+  id: string;
+  keyId: string;
+  identifiers: Identifier[];
+  notBefore: number;
+  notAfter: number;
+  issuer: string;
+  serial: string;
+  ariCertId: string | undefined;
+}): Result<'keyvault.store-chain'> {
+  return {
+    certificateId: info.id,
+    keyId: info.keyId,
+    identifiers: info.identifiers,
+    notBefore: new Date(info.notBefore).toISOString(),
+    notAfter: new Date(info.notAfter).toISOString(),
+    issuer: info.issuer,
+    serial: info.serial,
+    ariCertId: info.ariCertId ?? null,
+  };
+}
+
+function pem(label: string, der: Uint8Array): string {
+  const body = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
