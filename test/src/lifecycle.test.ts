@@ -3,12 +3,14 @@
  * process listing over the control socket and the CLI, HTTPS through the
  * acceptor and uWS with curl and openssl, and nothing left behind.
  */
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { curl, run, sClient } from './harness/clients.js';
+import { controlRequest } from '@gatehouse/gateway/control';
 import { GATEHOUSE_BIN, Gatehouse, type ProcessRow } from './harness/gatehouse.js';
 
 describe('gatehouse run', () => {
@@ -17,7 +19,7 @@ describe('gatehouse run', () => {
   before(async () => {
     gatehouse = await Gatehouse.start({
       workers: 2,
-      env: { GATEHOUSE_MASTER_KEY: 'bWFzdGVyIGtleSBmb3IgdGhlIHRlc3Q' },
+      env: { GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64') },
     });
   });
 
@@ -103,6 +105,41 @@ describe('gatehouse run', () => {
       assert.match(result.stdout, /Gatehouse is running/);
       assert.match(result.stdout, /\n200$/);
     }
+  });
+
+  it('serves https://localhost with a certificate that verifies against gatehouse ca root', async () => {
+    const root = await run(GATEHOUSE_BIN, ['ca', 'root', '--data', gatehouse.dataDir]);
+    assert.equal(root.code, 0, root.stderr);
+    assert.match(root.stdout, /^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
+    const rootFile = path.join(gatehouse.dataDir, 'test-root.pem');
+    fs.writeFileSync(rootFile, root.stdout);
+
+    // No -k: curl checks the chain against the local root and the name.
+    const result = await run('curl', [
+      '-sS',
+      '--cacert',
+      rootFile,
+      '--resolve',
+      `localhost:${gatehouse.httpsPort}:127.0.0.1`,
+      '-w',
+      '\n%{http_code}',
+      `https://localhost:${gatehouse.httpsPort}/`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /\n200$/);
+
+    const certificates = await controlRequest(gatehouse.socketPath, 'GET', '/v1/certificates');
+    const listed = (
+      certificates.body as { certificates: { identifiers: unknown[]; issuer: string }[] }
+    ).certificates;
+    assert.ok(
+      listed.some(
+        (c) =>
+          JSON.stringify(c.identifiers) === '[{"type":"dns","value":"localhost"}]' &&
+          /Gatehouse Local/.test(c.issuer),
+      ),
+      JSON.stringify(listed),
+    );
   });
 
   it('serves HTTPS to openssl s_client with SNI localhost', async () => {

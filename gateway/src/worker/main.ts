@@ -5,17 +5,20 @@
  * keys it serves, in memory only; it never sees an ACME account key and
  * writes no key file that outlives loading.
  *
- * Until the keyvault issues certificates, every name is served with a
- * self-signed certificate for localhost made at start.
+ * Until routes and domains exist, every name is served with the keyvault's
+ * local-CA certificate for localhost, fetched at start. Known gap: it is
+ * not fetched again, so a worker running longer than the leaf's 7 days
+ * serves an expired certificate until it restarts.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { IpcError } from '../ipc/channel.js';
 import { startChild } from '../ipc/child.js';
 import { loadAcceptorAddon, type NativeAcceptor } from '../native/addon.js';
 import { loadUws, type UwsApp } from '../uws/load.js';
 import { parseListeners } from './listeners.js';
-import { makeSelfSigned } from './self-signed.js';
+import { makeSelfSigned, type SelfSigned } from './self-signed.js';
 import { serveHttpRedirect, serveWelcome } from './routes.js';
 
 /** TLS alert no_application_protocol (RFC 7301 section 3.2). */
@@ -32,7 +35,7 @@ const helloTimeoutMs = Number(process.env.GATEHOUSE_HELLO_TIMEOUT_MS ?? '10000')
 
 const uws = loadUws();
 const addon = loadAcceptorAddon();
-const tlsApp = createTlsApp();
+const tlsApp = createTlsApp(await defaultCertificate());
 const plainApp = uws.App();
 plainApp.any('/*', serveHttpRedirect(httpsPort));
 
@@ -72,11 +75,38 @@ log.info('worker serving', {
 runtime.ready();
 
 /**
+ * The certificate served for every name until routes exist: the keyvault's
+ * local-CA certificate for localhost. The keyvault may still be starting;
+ * if it has not answered in 10 s, a self-signed one made here serves
+ * instead, so that HTTPS answers at all.
+ */
+async function defaultCertificate(): Promise<SelfSigned> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const bundle = await runtime.channel.request('keyvault.bundle', {
+        identifier: { type: 'dns', value: 'localhost' },
+      });
+      if (bundle) return { certPem: bundle.chainPem, keyPem: bundle.keyPem };
+      log.warn('the keyvault has no certificate for localhost; serving a self-signed one');
+      break;
+    } catch (error) {
+      const retry = error instanceof IpcError && error.code === 'unavailable';
+      if (!retry || Date.now() > deadline) {
+        log.warn('no certificate from the keyvault; serving a self-signed one', { error });
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  return makeSelfSigned();
+}
+
+/**
  * uWS loads certificates only from files: write them into a private
  * directory, load, and remove them at once.
  */
-function createTlsApp(): UwsApp {
-  const { certPem, keyPem } = makeSelfSigned();
+function createTlsApp({ certPem, keyPem }: SelfSigned): UwsApp {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-worker-'));
   try {
     const keyFile = path.join(dir, 'key.pem');

@@ -41,13 +41,15 @@ async function ariIdFromOpenssl(pem: string): Promise<{ ari: string; serial: str
   const keyIdHex = /Authority Key Identifier: *\n +(?:keyid:)?([0-9A-F:]+)\n/.exec(text)?.[1];
   assert.ok(serialHex && keyIdHex, text);
 
-  let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
+  let number = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
+  while (number.length > 1 && number[0] === 0) number = number.subarray(1);
   // DER INTEGER content: a positive number whose top bit is set gets a 0x00.
-  if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  const serial = (number[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), number]) : number;
   const keyId = Buffer.from(keyIdHex.replace(/:/g, ''), 'hex');
   return {
     ari: `${keyId.toString('base64url')}.${serial.toString('base64url')}`,
-    serial: serialHex.toLowerCase().replace(/^0+(?=.)/, ''),
+    // Whole octets, as the DER holds them, less the sign octet.
+    serial: number.toString('hex'),
   };
 }
 
