@@ -40,7 +40,7 @@ const CHALLENGE_LIFETIME_MS = 7 * 86_400_000;
 
 export class KeyVault {
   /** Imported private keys by id: importing PKCS#8 costs more than a signature. */
-  readonly #keys = new Map<string, KeyPair>();
+  readonly #keys = new Map<string, { pair: KeyPair; purpose: KeyPurpose }>();
   readonly #localCa: LocalCa;
 
   constructor(private readonly store: VaultStore) {
@@ -69,7 +69,7 @@ export class KeyVault {
       keyId: key.id,
       key,
     });
-    this.#keys.set(key.id, pair);
+    this.#keys.set(key.id, { pair, purpose: 'account' });
     return { keyId: key.id, jwk: { ...key.publicJwk }, thumbprint: key.thumbprint };
   }
 
@@ -121,7 +121,7 @@ export class KeyVault {
     const csr = await createCsr(identifiers, pair);
     const key = await newKeyRecord(pair, 'certificate', 'key');
     this.store.putKey(key);
-    this.#keys.set(key.id, pair);
+    this.#keys.set(key.id, { pair, purpose: 'certificate' });
     return { keyId: key.id, csr: csr.der.toString('base64url') };
   }
 
@@ -207,16 +207,20 @@ export class KeyVault {
     return { certificatePem: ca.rootPem };
   }
 
+  /** The key `id`, which must be a key for `purpose`: a cached one is checked the same. */
   async #keyPair(id: string, purpose: KeyPurpose): Promise<KeyPair> {
     const cached = this.#keys.get(id);
-    if (cached) return cached;
+    if (cached) {
+      if (cached.purpose !== purpose) throw wrongPurpose(id, cached.purpose, purpose);
+      return cached.pair;
+    }
 
     const stored = this.#stored(id, purpose);
     const pkcs8 = this.store.getPrivateKey(id);
     if (!pkcs8) throw unknownKey(id);
     try {
       const pair = await importPrivateKeyPkcs8(stored.algorithm, pkcs8);
-      this.#keys.set(id, pair);
+      this.#keys.set(id, { pair, purpose });
       return pair;
     } finally {
       pkcs8.fill(0);
@@ -226,12 +230,7 @@ export class KeyVault {
   #stored(id: string, purpose: KeyPurpose): StoredKey {
     const stored = this.store.getPublicKey(id);
     if (!stored) throw unknownKey(id);
-    if (stored.purpose !== purpose) {
-      throw new KeyVaultError(
-        'wrong_key_purpose',
-        `Key ${id} is a ${stored.purpose} key, not a${purpose === 'account' ? 'n' : ''} ${purpose} key`,
-      );
-    }
+    if (stored.purpose !== purpose) throw wrongPurpose(id, stored.purpose, purpose);
     return stored;
   }
 
@@ -239,6 +238,14 @@ export class KeyVault {
     const stored = this.#stored(keyId, purpose);
     return { keyId, jwk: { ...stored.publicJwk }, thumbprint: stored.thumbprint };
   }
+}
+
+function wrongPurpose(id: string, is: KeyPurpose, wanted: KeyPurpose): KeyVaultError {
+  const article = wanted === 'account' ? 'an' : 'a';
+  return new KeyVaultError(
+    'wrong_key_purpose',
+    `Key ${id} is a ${is} key, not ${article} ${wanted} key; each key serves one purpose`,
+  );
 }
 
 function unknownKey(id: string): KeyVaultError {

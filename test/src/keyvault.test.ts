@@ -1,0 +1,317 @@
+/**
+ * The keyvault as its callers see it: a real keyvault process behind a
+ * real supervisor, asked over IPC as the acme-agent would ask. What comes
+ * back is checked with tools no one here wrote (jose, openssl).
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as jose from 'jose';
+import { run } from './harness/clients.js';
+import { RoleProxy, type Answer } from './harness/role-proxy.js';
+import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
+
+interface AccountKey {
+  keyId: string;
+  jwk: Record<string, string>;
+  thumbprint: string;
+}
+interface Jws {
+  protected: string;
+  payload: string;
+  signature: string;
+}
+
+const DIRECTORY = 'https://ca.test/directory';
+
+describe('keyvault over IPC', () => {
+  let supervisor: TestSupervisor;
+  let agent: RoleProxy;
+  let scratch: string;
+  const answers: unknown[] = [];
+
+  const ask = async <T>(type: string, payload: unknown): Promise<Answer<T>> => {
+    const answer = await agent.ask<T>(type, payload);
+    answers.push(answer);
+    return answer;
+  };
+  const okOf = async <T>(type: string, payload: unknown): Promise<T> => {
+    const answer = await ask<T>(type, payload);
+    assert.ok(answer.ok !== undefined, `${type}: ${JSON.stringify(answer.error)}`);
+    return answer.ok;
+  };
+
+  before(async () => {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-keyvault-'));
+    process.env.ROLE_PROXY_SOCKET = path.join(scratch, 'agent.sock');
+    supervisor = await startSupervisor({ entries: { 'acme-agent': fixture('role-proxy') } });
+    await until(() => supervisor.supervisor.health().status === 'ok', 20_000, 'every role up');
+    agent = await RoleProxy.connect(path.join(scratch, 'agent.sock'));
+  });
+
+  after(async () => {
+    agent.close();
+    await supervisor.stop();
+    delete process.env.ROLE_PROXY_SOCKET;
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('makes one account key per CA, whose JWK and thumbprint jose agrees with', async () => {
+    const first = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    const again = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    assert.deepEqual(again, first);
+    assert.deepEqual(Object.keys(first.jwk).sort(), ['crv', 'kty', 'x', 'y']);
+    assert.equal(await jose.calculateJwkThumbprint(first.jwk), first.thumbprint);
+
+    const other = await okOf<AccountKey>('keyvault.account-key', {
+      directoryUrl: 'https://other-ca.test/dir',
+      algorithm: 'rsa-2048',
+    });
+    assert.notEqual(other.keyId, first.keyId);
+    assert.equal(other.jwk.kty, 'RSA');
+  });
+
+  it('signs ACME requests that jose verifies: with jwk, with kid, and POST-as-GET', async () => {
+    const account = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    const publicKey = await jose.importJWK(account.jwk, 'ES256');
+
+    const cases = [
+      { url: 'https://ca.test/new-account', payload: { termsOfServiceAgreed: true } },
+      {
+        url: 'https://ca.test/new-order',
+        kid: 'https://ca.test/acct/1',
+        payload: { identifiers: [] },
+      },
+      { url: 'https://ca.test/order/1', kid: 'https://ca.test/acct/1', payload: null },
+    ];
+    for (const { url, kid, payload } of cases) {
+      const jws = await okOf<Jws>('keyvault.sign-jws', {
+        keyId: account.keyId,
+        url,
+        nonce: 'bm9uY2U',
+        ...(kid ? { kid } : {}),
+        payload,
+      });
+      const verified = await jose.flattenedVerify(jws, publicKey);
+      const header = verified.protectedHeader;
+      assert.ok(header);
+      assert.equal(header.alg, 'ES256');
+      assert.equal(header.url, url);
+      assert.equal(header.nonce, 'bm9uY2U');
+      if (kid) assert.equal(header.kid, kid);
+      else assert.deepEqual(header.jwk, account.jwk);
+      const text = new TextDecoder().decode(verified.payload);
+      assert.equal(text, payload === null ? '' : JSON.stringify(payload));
+    }
+  });
+
+  it('binds the account to an external account with an HMAC jose verifies', async () => {
+    const account = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    const hmacKey = Buffer.from('an operator-given EAB key of 32 bytes').toString('base64url');
+    const jws = await okOf<Jws>('keyvault.external-account-binding', {
+      keyId: account.keyId,
+      url: 'https://ca.test/new-account',
+      eabKeyId: 'kid-1',
+      hmacKey,
+    });
+    const verified = await jose.flattenedVerify(jws, Buffer.from(hmacKey, 'base64url'));
+    assert.deepEqual(verified.protectedHeader, {
+      alg: 'HS256',
+      kid: 'kid-1',
+      url: 'https://ca.test/new-account',
+    });
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(verified.payload)), account.jwk);
+  });
+
+  it('makes CSRs openssl verifies, and stores a chain issued for one', async () => {
+    const identifiers = [
+      { type: 'dns', value: 'www.example.test' },
+      { type: 'dns', value: 'example.test' },
+      { type: 'ip', value: '192.0.2.7' },
+    ];
+    const made = await okOf<{ keyId: string; csr: string }>('keyvault.csr', {
+      identifiers,
+      key: { algorithm: 'ec-p256' },
+    });
+    const csrFile = path.join(scratch, 'request.der');
+    fs.writeFileSync(csrFile, Buffer.from(made.csr, 'base64url'));
+    const verify = await run('openssl', [
+      'req',
+      '-inform',
+      'DER',
+      '-in',
+      csrFile,
+      '-verify',
+      '-noout',
+      '-text',
+    ]);
+    assert.match(verify.stdout + verify.stderr, /verify OK/i);
+    assert.match(
+      verify.stdout,
+      /DNS:www\.example\.test, DNS:example\.test, IP Address:192\.0\.2\.7/,
+    );
+
+    // A CA of openssl's own issues for the CSR; the keyvault keeps the chain.
+    const ca = await opensslCa(scratch);
+    const leafFile = path.join(scratch, 'leaf.pem');
+    const signed = await run('openssl', [
+      'x509',
+      '-req',
+      '-inform',
+      'DER',
+      '-in',
+      csrFile,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-days',
+      '30',
+      '-copy_extensions',
+      'copy',
+      '-out',
+      leafFile,
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const chainPem = fs.readFileSync(leafFile, 'utf8') + fs.readFileSync(ca.cert, 'utf8');
+
+    const stored = await okOf<{ certificateId: string; issuer: string; serial: string }>(
+      'keyvault.store-chain',
+      { keyId: made.keyId, identifiers, chainPem },
+    );
+    assert.match(stored.issuer, /CN=Test CA/);
+    const serial = await run('openssl', ['x509', '-in', leafFile, '-noout', '-serial']);
+    assert.equal(
+      BigInt(`0x${stored.serial}`),
+      BigInt(`0x${serial.stdout.trim().split('=')[1] ?? ''}`),
+    );
+
+    // The same chain offered for another key, or other names, is refused.
+    const other = await okOf<{ keyId: string }>('keyvault.csr', {
+      identifiers,
+      key: { algorithm: 'ec-p256' },
+    });
+    const wrongKey = await ask('keyvault.store-chain', {
+      keyId: other.keyId,
+      identifiers,
+      chainPem,
+    });
+    assert.equal(wrongKey.error?.reason, 'key_mismatch');
+    const wrongNames = await ask('keyvault.store-chain', {
+      keyId: made.keyId,
+      identifiers: [{ type: 'dns', value: 'example.test' }],
+      chainPem,
+    });
+    assert.equal(wrongNames.error?.reason, 'identifiers_mismatch');
+  });
+
+  it('makes tls-alpn-01 certificates with the critical acmeIdentifier digest', async () => {
+    const account = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    const keyAuthorization = `evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.${account.thumbprint}`;
+    const made = await okOf<{ challengeId: string; certificatePem: string }>(
+      'keyvault.challenge-certificate',
+      { identifier: { type: 'dns', value: 'Challenge.Example.TEST' }, keyAuthorization },
+    );
+    // ext_dump shows an extension openssl does not know as hex lines.
+    const text = await run('openssl', ['x509', '-noout', '-text', '-certopt', 'ext_dump'], {
+      input: made.certificatePem,
+    });
+    assert.match(text.stdout, /DNS:challenge\.example\.test/);
+    const digest = createHash('sha256').update(keyAuthorization).digest('hex');
+    const dump = /1\.3\.6\.1\.5\.5\.7\.1\.31: critical\n((?:\s+[0-9a-f]{4} - .*\n)+)/.exec(
+      text.stdout,
+    );
+    assert.ok(dump?.[1], text.stdout);
+    const bytes = [...dump[1].matchAll(/^\s+[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -])+)/gm)]
+      .map((line) => (line[1] ?? '').replace(/[^0-9a-f]/g, ''))
+      .join('');
+    assert.equal(bytes, `0420${digest}`);
+  });
+
+  it('refuses bad requests with the reason, and stores nothing for them', async () => {
+    const before = await supervisor.supervisor.ask('keyvault.certificates', {});
+    const refusals: [string, unknown, string, string][] = [
+      [
+        'keyvault.sign-jws',
+        { keyId: 'key_nothere', url: 'https://ca.test/x', nonce: 'n', payload: null },
+        'handler_failed',
+        'unknown_key',
+      ],
+      [
+        'keyvault.csr',
+        { identifiers: [{ type: 'dns', value: 'bad..name' }], key: { algorithm: 'ec-p256' } },
+        'handler_failed',
+        'dns_name_invalid',
+      ],
+      ['keyvault.csr', { identifiers: [], key: { algorithm: 'ec-p256' } }, 'invalid_payload', ''],
+      [
+        'keyvault.sign-jws',
+        { keyId: 'key_x', url: 'https://ca.test/x', nonce: 'n'.repeat(10_000), payload: null },
+        'invalid_payload',
+        '',
+      ],
+      [
+        'keyvault.csr',
+        { identifiers: [{ type: 'dns', value: 'a.test' }], key: { algorithm: 'dsa-1024' } },
+        'invalid_payload',
+        '',
+      ],
+      ['keyvault.bundle', { identifier: { type: 'dns', value: 'localhost' } }, 'forbidden', ''],
+      ['keyvault.ca-root', {}, 'forbidden', ''],
+    ];
+    for (const [type, payload, code, reason] of refusals) {
+      const answer = await ask(type, payload);
+      assert.equal(answer.error?.code, code, `${type}: ${JSON.stringify(answer)}`);
+      if (reason) assert.equal(answer.error.reason, reason, `${type}: ${answer.error.message}`);
+      assert.ok((answer.error?.message.length ?? 0) > 10, 'the message says what was wrong');
+    }
+    // An account key asked for as a certificate key is refused by purpose.
+    const account = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
+    const misuse = await ask('keyvault.csr', {
+      identifiers: [{ type: 'dns', value: 'a.test' }],
+      key: { reuse: account.keyId },
+    });
+    assert.equal(misuse.error?.reason, 'wrong_key_purpose');
+
+    assert.deepEqual(await supervisor.supervisor.ask('keyvault.certificates', {}), before);
+  });
+
+  it('never answers with a private key', () => {
+    const text = JSON.stringify(answers);
+    assert.ok(answers.length > 20);
+    assert.doesNotMatch(text, /PRIVATE KEY/);
+    assert.doesNotMatch(text, /"d":/);
+  });
+});
+
+/** A throwaway CA made by openssl itself. */
+async function opensslCa(dir: string): Promise<{ cert: string; key: string }> {
+  const key = path.join(dir, 'ca.key');
+  const cert = path.join(dir, 'ca.pem');
+  const made = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '30',
+    '-subj',
+    '/CN=Test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  return { cert, key };
+}
