@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { DEFAULT_KEY_ALGORITHM } from './algorithms.js';
 import { generateKeyPair, type KeyPair } from './keys.js';
-import { newId, newKeyRecord } from './records.js';
+import { certificateRecord, newId, newKeyRecord } from './records.js';
 import {
   StoreError,
   type KeyPurpose,
@@ -64,17 +64,7 @@ export class LocalCa {
     });
     const key = await newKeyRecord(pair, 'certificate', 'key');
     const id = newId('crt');
-    this.store.putCertificate({
-      id,
-      keyId: key.id,
-      key,
-      chainPem: chain.chainPem,
-      identifiers: [...chain.identifiers],
-      notBefore: chain.notBefore.getTime(),
-      notAfter: chain.notAfter.getTime(),
-      issuer: chain.issuer,
-      serial: chain.serial,
-    });
+    this.store.putCertificate(certificateRecord(id, key.id, chain, key));
     return id;
   }
 

@@ -13,13 +13,13 @@ import type { RequestPayload, RequestResult, RequestType } from '@gatehouse/gate
 import { DEFAULT_KEY_ALGORITHM } from './algorithms.js';
 import { generateKeyPair, importPrivateKeyPkcs8, publicJwk, type KeyPair } from './keys.js';
 import { signExternalAccountBinding, signJws, signPostAsGet, type JsonObject } from './jws.js';
-import type { KeyPurpose, StoredKey, VaultStore } from './store.js';
+import type { CertificateInfo, KeyPurpose, StoredKey, VaultStore } from './store.js';
 import { checkChain } from './x509/chain.js';
 import { createChallengeCertificate } from './x509/challenge-certificate.js';
 import { createCsr } from './x509/csr.js';
 import { normalizeIdentifier, normalizeIdentifiers, type Identifier } from './x509/identifiers.js';
 import { LocalCa } from './local-ca-service.js';
-import { newId, newKeyRecord } from './records.js';
+import { certificateRecord, newId, newKeyRecord } from './records.js';
 
 type Result<T extends RequestType> = RequestResult<T>;
 
@@ -157,17 +157,7 @@ export class KeyVault {
     const identifiers = normalizeIdentifiers(request.identifiers);
     const chain = await checkChain(request.chainPem, { publicKey: pair.publicKey, identifiers });
     const id = newId('crt');
-    this.store.putCertificate({
-      id,
-      keyId: request.keyId,
-      chainPem: chain.chainPem,
-      identifiers: [...chain.identifiers],
-      notBefore: chain.notBefore.getTime(),
-      notAfter: chain.notAfter.getTime(),
-      issuer: chain.issuer,
-      serial: chain.serial,
-      ...(chain.ariCertificateId ? { ariCertId: chain.ariCertificateId } : {}),
-    });
+    this.store.putCertificate(certificateRecord(id, request.keyId, chain));
     return summary(this.store, id);
   }
 
@@ -265,16 +255,7 @@ function summary(store: VaultStore, id: string): Result<'keyvault.store-chain'> 
   return summaryOf(info);
 }
 
-function summaryOf(info: {
-  id: string;
-  keyId: string;
-  identifiers: Identifier[];
-  notBefore: number;
-  notAfter: number;
-  issuer: string;
-  serial: string;
-  ariCertId: string | undefined;
-}): Result<'keyvault.store-chain'> {
+function summaryOf(info: CertificateInfo): Result<'keyvault.store-chain'> {
   return {
     certificateId: info.id,
     keyId: info.keyId,

@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { exportPrivateKeyPkcs8, jwkThumbprint, publicJwk, type KeyPair } from './keys.js';
-import type { KeyPurpose, NewKey } from './store.js';
+import type { KeyPurpose, NewCertificate, NewKey } from './store.js';
+import type { CheckedChain } from './x509/chain.js';
 
 /** A key record ready for the store: sealed there, so the caller wipes nothing else. */
 export async function newKeyRecord(
@@ -25,4 +26,25 @@ export async function newKeyRecord(
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
+}
+
+/** A checked chain as a certificate record, with its key when that is new too. */
+export function certificateRecord(
+  id: string,
+  keyId: string,
+  chain: CheckedChain,
+  key?: NewKey,
+): NewCertificate {
+  return {
+    id,
+    keyId,
+    ...(key ? { key } : {}),
+    chainPem: chain.chainPem,
+    identifiers: [...chain.identifiers],
+    notBefore: chain.notBefore.getTime(),
+    notAfter: chain.notAfter.getTime(),
+    issuer: chain.issuer,
+    serial: chain.serial,
+    ...(chain.ariCertificateId ? { ariCertId: chain.ariCertificateId } : {}),
+  };
 }
