@@ -57,6 +57,8 @@ function serve(opened: OpenedVault): void {
   const { channel } = runtime;
   channel.handle('keyvault.account-key', (request) => vault.accountKey(request));
   channel.handle('keyvault.sign-jws', (request) => vault.signJws(request));
+  channel.handle('keyvault.key-change', (request) => vault.keyChange(request));
+  channel.handle('keyvault.key-change-done', (request) => vault.keyChangeDone(request));
   channel.handle('keyvault.external-account-binding', (request) =>
     vault.externalAccountBinding(request),
   );

@@ -12,8 +12,14 @@ import { createHash } from 'node:crypto';
 import type { RequestPayload, RequestResult, RequestType } from '@gatehouse/gateway/ipc';
 import { DEFAULT_KEY_ALGORITHM } from './algorithms.js';
 import { generateKeyPair, importPrivateKeyPkcs8, publicJwk, type KeyPair } from './keys.js';
-import { signExternalAccountBinding, signJws, signPostAsGet, type JsonObject } from './jws.js';
-import type { CertificateInfo, KeyPurpose, StoredKey, VaultStore } from './store.js';
+import {
+  signExternalAccountBinding,
+  signJws,
+  signKeyChangeInner,
+  signPostAsGet,
+  type JsonObject,
+} from './jws.js';
+import type { Account, CertificateInfo, KeyPurpose, StoredKey, VaultStore } from './store.js';
 import { checkChain } from './x509/chain.js';
 import { createChallengeCertificate } from './x509/challenge-certificate.js';
 import { createCsr } from './x509/csr.js';
@@ -23,7 +29,8 @@ import { certificateRecord, newId, newKeyRecord } from './records.js';
 
 type Result<T extends RequestType> = RequestResult<T>;
 
-export type KeyVaultErrorCode = 'unknown_key' | 'wrong_key_purpose' | 'invalid_payload';
+export type KeyVaultErrorCode =
+  'unknown_key' | 'unknown_account' | 'wrong_key_purpose' | 'invalid_payload';
 
 export class KeyVaultError extends Error {
   constructor(
@@ -92,6 +99,43 @@ export class KeyVault {
       );
     }
     return signJws(pair.privateKey, header, request.payload as JsonObject);
+  }
+
+  /**
+   * A key change (RFC 8555 section 7.3.5): a new account key, stored now so
+   * that it is not lost if the CA accepts, and the request to send. The
+   * account keeps its key until keyChangeDone.
+   */
+  async keyChange(
+    request: RequestPayload<'keyvault.key-change'>,
+  ): Promise<Result<'keyvault.key-change'>> {
+    const account = this.#account(request.directoryUrl);
+    const old = await this.#keyPair(account.keyId, 'account');
+    const pair = await generateKeyPair(request.algorithm ?? DEFAULT_KEY_ALGORITHM);
+    const inner = await signKeyChangeInner(pair.privateKey, {
+      url: request.url,
+      account: request.accountUrl,
+      oldKey: await publicJwk(old.publicKey),
+    });
+    const jws = await signJws(
+      old.privateKey,
+      { url: request.url, nonce: request.nonce, kid: request.accountUrl },
+      inner,
+    );
+    const key = await newKeyRecord(pair, 'account', 'key');
+    this.store.putKey(key);
+    this.#keys.set(key.id, { pair, purpose: 'account' });
+    return { newKeyId: key.id, jwk: { ...key.publicJwk }, jws };
+  }
+
+  /** The CA accepted a key change: the account now signs with `newKeyId`. */
+  keyChangeDone(
+    request: RequestPayload<'keyvault.key-change-done'>,
+  ): Result<'keyvault.key-change-done'> {
+    const account = this.#account(request.directoryUrl);
+    this.#stored(request.newKeyId, 'account');
+    this.store.putAccount({ ...account, keyId: request.newKeyId });
+    return this.#describe(request.newKeyId, 'account');
   }
 
   /** External Account Binding (RFC 8555 section 7.3.4) over the account key's JWK. */
@@ -222,6 +266,17 @@ export class KeyVault {
     if (!stored) throw unknownKey(id);
     if (stored.purpose !== purpose) throw wrongPurpose(id, stored.purpose, purpose);
     return stored;
+  }
+
+  #account(directoryUrl: string): Account {
+    const account = this.store.getAccountByDirectory(directoryUrl);
+    if (!account) {
+      throw new KeyVaultError(
+        'unknown_account',
+        `The keyvault has no account key for ${directoryUrl}; ask keyvault.account-key first`,
+      );
+    }
+    return account;
   }
 
   #describe(keyId: string, purpose: KeyPurpose): Result<'keyvault.account-key'> {

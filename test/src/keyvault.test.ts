@@ -108,6 +108,60 @@ describe('keyvault over IPC', () => {
     }
   });
 
+  it('changes the account key (RFC 8555 section 7.3.5) only once the CA accepted it', async () => {
+    const directoryUrl = 'https://rekey-ca.test/directory';
+    const old = await okOf<AccountKey>('keyvault.account-key', { directoryUrl });
+    const changed = await okOf<{ newKeyId: string; jwk: Record<string, string>; jws: Jws }>(
+      'keyvault.key-change',
+      {
+        directoryUrl,
+        accountUrl: 'https://rekey-ca.test/acct/7',
+        url: 'https://rekey-ca.test/key-change',
+        nonce: 'bm9uY2U',
+      },
+    );
+
+    // The outer JWS: signed by the old key, with the account URL as kid.
+    const outer = await jose.flattenedVerify(changed.jws, await jose.importJWK(old.jwk, 'ES256'));
+    assert.equal(outer.protectedHeader?.kid, 'https://rekey-ca.test/acct/7');
+    assert.equal(outer.protectedHeader?.url, 'https://rekey-ca.test/key-change');
+    // The inner JWS: signed by the new key, which it carries, and no nonce.
+    const inner = JSON.parse(new TextDecoder().decode(outer.payload)) as Jws;
+    const verifiedInner = await jose.flattenedVerify(
+      inner,
+      await jose.importJWK(changed.jwk, 'ES256'),
+    );
+    assert.deepEqual(verifiedInner.protectedHeader?.jwk, changed.jwk);
+    assert.equal(verifiedInner.protectedHeader?.nonce, undefined);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(verifiedInner.payload)), {
+      account: 'https://rekey-ca.test/acct/7',
+      oldKey: old.jwk,
+    });
+
+    // Until the CA accepted it, the account keeps its key; then it moves.
+    assert.equal(
+      (await okOf<AccountKey>('keyvault.account-key', { directoryUrl })).keyId,
+      old.keyId,
+    );
+    const done = await okOf<AccountKey>('keyvault.key-change-done', {
+      directoryUrl,
+      newKeyId: changed.newKeyId,
+    });
+    assert.equal(done.keyId, changed.newKeyId);
+    assert.equal(
+      (await okOf<AccountKey>('keyvault.account-key', { directoryUrl })).keyId,
+      changed.newKeyId,
+    );
+
+    const unknown = await ask('keyvault.key-change', {
+      directoryUrl: 'https://never-seen.test/dir',
+      accountUrl: 'https://never-seen.test/acct/1',
+      url: 'https://never-seen.test/key-change',
+      nonce: 'bm9uY2U',
+    });
+    assert.equal(unknown.error?.reason, 'unknown_account');
+  });
+
   it('binds the account to an external account with an HMAC jose verifies', async () => {
     const account = await okOf<AccountKey>('keyvault.account-key', { directoryUrl: DIRECTORY });
     const hmacKey = Buffer.from('an operator-given EAB key of 32 bytes').toString('base64url');

@@ -75,6 +75,35 @@ export const KEYVAULT_REQUESTS = {
       .strict(),
     result: flattenedJws,
   },
+  'keyvault.key-change': {
+    handledBy: 'keyvault',
+    senders: ['acme-agent'],
+    timeoutMs: 30_000,
+    /**
+     * RFC 8555 section 7.3.5: a new account key (kept, not yet the
+     * account's) and the keyChange request, its inner JWS signed by the new
+     * key inside an outer JWS signed by the current one. The account moves
+     * to the new key with keyvault.key-change-done once the CA accepted it.
+     */
+    payload: z
+      .object({
+        directoryUrl: url,
+        accountUrl: url,
+        url,
+        nonce: z.string().min(1).max(256),
+        algorithm: z.enum(KEY_ALGORITHMS).optional(),
+      })
+      .strict(),
+    result: z.object({ newKeyId: recordId, jwk: publicJwk, jws: flattenedJws }).strict(),
+  },
+  'keyvault.key-change-done': {
+    handledBy: 'keyvault',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** The CA accepted the key change: the account's key is now `newKeyId`. */
+    payload: z.object({ directoryUrl: url, newKeyId: recordId }).strict(),
+    result: z.object({ keyId: recordId, jwk: publicJwk, thumbprint: z.string().max(64) }).strict(),
+  },
   'keyvault.external-account-binding': {
     handledBy: 'keyvault',
     senders: ['acme-agent'],
