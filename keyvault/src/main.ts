@@ -69,6 +69,8 @@ function serve(opened: OpenedVault): void {
   channel.handle('keyvault.store-chain', (request) => vault.storeChain(request));
   channel.handle('keyvault.bundle', (request) => vault.bundle(request));
   channel.handle('keyvault.certificates', () => vault.certificates());
+  channel.handle('keyvault.import-certificate', (request) => vault.importCertificate(request));
+  channel.handle('keyvault.delete-certificate', (request) => vault.deleteCertificate(request));
   channel.handle('keyvault.ca-root', () => vault.caRoot());
 
   runtime.onShutdown(() => {

@@ -24,6 +24,7 @@ import { checkChain } from './x509/chain.js';
 import { createChallengeCertificate } from './x509/challenge-certificate.js';
 import { createCsr } from './x509/csr.js';
 import { normalizeIdentifier, normalizeIdentifiers, type Identifier } from './x509/identifiers.js';
+import { leafIdentifiers, readPrivateKeyPem } from './import.js';
 import { LocalCa } from './local-ca-service.js';
 import { certificateRecord, newId, newKeyRecord } from './records.js';
 
@@ -228,6 +229,29 @@ export class KeyVault {
     const keyPem = pem('PRIVATE KEY', again.pkcs8);
     again.pkcs8.fill(0);
     return { certificateId: issued, chainPem: again.certificate.chainPem, keyPem };
+  }
+
+  /** A chain and key the operator uploads, checked like an issued chain. */
+  async importCertificate(
+    request: RequestPayload<'keyvault.import-certificate'>,
+  ): Promise<Result<'keyvault.import-certificate'>> {
+    const identifiers = leafIdentifiers(request.chainPem);
+    const { pair, pkcs8 } = await readPrivateKeyPem(request.keyPem);
+    try {
+      const chain = await checkChain(request.chainPem, { publicKey: pair.publicKey, identifiers });
+      const key = await newKeyRecord(pair, 'certificate', 'key');
+      const id = newId('crt');
+      this.store.putCertificate(certificateRecord(id, key.id, chain, key));
+      return summary(this.store, id);
+    } finally {
+      pkcs8.fill(0);
+    }
+  }
+
+  deleteCertificate(
+    request: RequestPayload<'keyvault.delete-certificate'>,
+  ): Result<'keyvault.delete-certificate'> {
+    return { deleted: this.store.deleteCertificate(request.certificateId) };
   }
 
   certificates(): Result<'keyvault.certificates'> {

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
+import { controlRequest } from '@gatehouse/gateway/control';
 import { run } from './harness/clients.js';
 import { RoleProxy, type Answer } from './harness/role-proxy.js';
 import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
@@ -333,16 +334,140 @@ describe('keyvault over IPC', () => {
     assert.deepEqual(await supervisor.supervisor.ask('keyvault.certificates', {}), before);
   });
 
+  it("imports an operator's certificate and key, checked, and deletes it", async () => {
+    const socket = path.join(supervisor.dataDir, 'control.sock');
+    const api = (method: string, route: string, body?: unknown) =>
+      controlRequest(socket, method, route, 10_000, body);
+    const ca = await opensslCa(path.join(scratch, 'import-ca'));
+    const issued = await opensslLeaf(scratch, ca, 'import.example.test', 30);
+    const before = await api('GET', '/v1/certificates');
+
+    // Refused: another key, an expired certificate, an unreadable key, bad JSON.
+    const otherKey = await opensslLeaf(scratch, ca, 'other.example.test', 30);
+    const expired = await opensslLeaf(scratch, ca, 'old.example.test', -1);
+    const refusals: [unknown, number, string][] = [
+      [{ chain_pem: issued.chainPem, key_pem: otherKey.keyPem }, 422, 'key_mismatch'],
+      [{ chain_pem: expired.chainPem, key_pem: expired.keyPem }, 422, 'expired'],
+      [{ chain_pem: issued.chainPem, key_pem: 'not a key' }, 422, 'key_unreadable'],
+      [{ chain_pem: issued.chainPem }, 400, 'invalid_request'],
+    ];
+    for (const [body, status, code] of refusals) {
+      const response = await api('POST', '/v1/certificates', body);
+      assert.equal(response.status, status, JSON.stringify(response.body));
+      assert.equal((response.body as { error: { code: string } }).error.code, code);
+      assert.doesNotMatch(JSON.stringify(response.body), /-----BEGIN/);
+    }
+    assert.deepEqual(await api('GET', '/v1/certificates'), before);
+
+    const imported = await api('POST', '/v1/certificates', {
+      chain_pem: issued.chainPem,
+      key_pem: issued.keyPem,
+    });
+    assert.equal(imported.status, 201, JSON.stringify(imported.body));
+    const certificate = (
+      imported.body as { certificate: { certificateId: string; identifiers: unknown } }
+    ).certificate;
+    assert.deepEqual(certificate.identifiers, [{ type: 'dns', value: 'import.example.test' }]);
+    assert.doesNotMatch(JSON.stringify(imported.body), /-----BEGIN [A-Z ]*PRIVATE KEY/);
+
+    const deleted = await api('DELETE', `/v1/certificates/${certificate.certificateId}`);
+    assert.equal(deleted.status, 204);
+    const again = await api('DELETE', `/v1/certificates/${certificate.certificateId}`);
+    assert.equal(again.status, 404);
+    assert.deepEqual(await api('GET', '/v1/certificates'), before);
+  });
+
   it('never answers with a private key', () => {
     const text = JSON.stringify(answers);
     assert.ok(answers.length > 20);
-    assert.doesNotMatch(text, /PRIVATE KEY/);
+    assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY/);
     assert.doesNotMatch(text, /"d":/);
   });
 });
 
+/** A leaf for `name` from `ca`, made by openssl, valid `days` (negative: expired). */
+async function opensslLeaf(
+  dir: string,
+  ca: { cert: string; key: string },
+  name: string,
+  days: number,
+): Promise<{ chainPem: string; keyPem: string }> {
+  const keyFile = path.join(dir, `${name}.key`);
+  const certFile = path.join(dir, `${name}.pem`);
+  // A SEC1 "EC PRIVATE KEY", as many tools write them.
+  const key = await run('openssl', [
+    'ecparam',
+    '-name',
+    'prime256v1',
+    '-genkey',
+    '-noout',
+    '-out',
+    keyFile,
+  ]);
+  assert.equal(key.code, 0, key.stderr);
+  const csrFile = path.join(dir, `${name}.csr`);
+  const csr = await run('openssl', [
+    'req',
+    '-new',
+    '-key',
+    keyFile,
+    '-subj',
+    `/CN=${name}`,
+    '-out',
+    csrFile,
+  ]);
+  assert.equal(csr.code, 0, csr.stderr);
+  // openssl ca can date a certificate in the past; x509 -req cannot.
+  const db = path.join(dir, `${name}.db`);
+  fs.writeFileSync(db, '');
+  const config = path.join(dir, `${name}.cnf`);
+  const settings = [
+    '[ca]',
+    'default_ca = test',
+    '[test]',
+    `database = ${db}`,
+    `new_certs_dir = ${dir}`,
+    'default_md = sha256',
+    'policy = any',
+    'rand_serial = yes',
+    'unique_subject = no',
+    'x509_extensions = leaf',
+    '[any]',
+    'commonName = supplied',
+    '[leaf]',
+    `subjectAltName = DNS:${name}`,
+  ];
+  fs.writeFileSync(config, settings.join('\n') + '\n');
+  const dates =
+    days < 0
+      ? ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']
+      : ['-days', String(days)];
+  const made = await run('openssl', [
+    'ca',
+    '-batch',
+    '-config',
+    config,
+    '-cert',
+    ca.cert,
+    '-keyfile',
+    ca.key,
+    '-in',
+    csrFile,
+    '-out',
+    certFile,
+    '-notext',
+    ...dates,
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  return {
+    chainPem: fs.readFileSync(certFile, 'utf8') + fs.readFileSync(ca.cert, 'utf8'),
+    keyPem: fs.readFileSync(keyFile, 'utf8'),
+  };
+}
+
 /** A throwaway CA made by openssl itself. */
 async function opensslCa(dir: string): Promise<{ cert: string; key: string }> {
+  fs.mkdirSync(dir, { recursive: true });
   const key = path.join(dir, 'ca.key');
   const cert = path.join(dir, 'ca.pem');
   const made = await run('openssl', [

@@ -4,6 +4,7 @@
  * errors included (`{ error: { code, message } }`).
  */
 import { Hono } from 'hono';
+import { z } from 'zod';
 import type { ChildInfo } from '../supervisor/managed-child.js';
 import { IpcError } from '../ipc/channel.js';
 import type { ChildRole, RequestPayload, RequestResult, RequestType } from '../ipc/messages.js';
@@ -35,6 +36,19 @@ export interface SupervisorView {
   ask<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<RequestResult<T>>;
 }
 
+const importBody = z
+  .object({
+    chain_pem: z
+      .string()
+      .min(1)
+      .max(256 * 1024),
+    key_pem: z
+      .string()
+      .min(1)
+      .max(16 * 1024),
+  })
+  .strict();
+
 export function createControlApi(view: SupervisorView): Hono {
   const app = new Hono();
 
@@ -64,6 +78,45 @@ export function createControlApi(view: SupervisorView): Hono {
     return c.json({ certificates });
   });
 
+  app.post('/v1/certificates', async function importCertificate(c) {
+    const body = importBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!body.success) {
+      return c.json(
+        {
+          error: {
+            code: 'invalid_request',
+            message:
+              'Send JSON {"chain_pem": "<leaf then issuers, PEM>", "key_pem": "<private key, PEM>"}',
+          },
+        },
+        400,
+      );
+    }
+    const imported = await view.ask('keyvault.import-certificate', {
+      chainPem: body.data.chain_pem,
+      keyPem: body.data.key_pem,
+    });
+    return c.json({ certificate: imported }, 201);
+  });
+
+  app.delete('/v1/certificates/:id', async function deleteCertificate(c) {
+    const { deleted } = await view.ask('keyvault.delete-certificate', {
+      certificateId: c.req.param('id'),
+    });
+    if (!deleted) {
+      return c.json(
+        {
+          error: {
+            code: 'not_found',
+            message: `No certificate ${c.req.param('id')}; see GET /v1/certificates`,
+          },
+        },
+        404,
+      );
+    }
+    return c.body(null, 204);
+  });
+
   app.get('/v1/ca/root', async function getCaRoot(c) {
     const { certificatePem } = await view.ask('keyvault.ca-root', {});
     return c.json({ certificate_pem: certificatePem });
@@ -86,8 +139,14 @@ export function createControlApi(view: SupervisorView): Hono {
     if (error instanceof IpcError && (error.code === 'unavailable' || error.code === 'timeout')) {
       return c.json({ error: { code: error.code, message: error.message } }, 503);
     }
-    const reason = error instanceof IpcError ? error.reason : undefined;
-    return c.json({ error: { code: reason ?? 'internal', message: error.message } }, 500);
+    // What the keyvault refused was the caller's input: say why, as a 4xx.
+    if (error instanceof IpcError && error.code === 'invalid_payload') {
+      return c.json({ error: { code: 'invalid_request', message: error.message } }, 400);
+    }
+    if (error instanceof IpcError && error.code === 'handler_failed' && error.reason) {
+      return c.json({ error: { code: error.reason, message: error.message } }, 422);
+    }
+    return c.json({ error: { code: 'internal', message: error.message } }, 500);
   });
 
   return app;

@@ -24,13 +24,22 @@ export function controlRequest(
   method: string,
   path: string,
   timeoutMs = 5_000,
+  body?: unknown,
 ): Promise<ControlResponse> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> =
+    payload === undefined ? {} : { 'content-type': 'application/json' };
   return new Promise((resolve, reject) => {
-    const request = http.request({ socketPath, method, path, timeout: timeoutMs }, (response) => {
+    const options = { socketPath, method, path, timeout: timeoutMs, headers };
+    const request = http.request(options, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
+        if (text === '') {
+          resolve({ status: response.statusCode ?? 0, body: undefined });
+          return;
+        }
         try {
           resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
         } catch (cause) {
@@ -72,6 +81,6 @@ export function controlRequest(
         );
       }
     });
-    request.end();
+    request.end(payload);
   });
 }

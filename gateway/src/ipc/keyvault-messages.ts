@@ -169,6 +169,26 @@ export const KEYVAULT_REQUESTS = {
     payload: z.object({}).strict(),
     result: z.object({ certificates: z.array(certificateSummary).max(100_000) }).strict(),
   },
+  'keyvault.import-certificate': {
+    handledBy: 'keyvault',
+    senders: ['supervisor'],
+    timeoutMs: 10_000,
+    /**
+     * A certificate chain and its key that the operator uploads (PEM; the
+     * key as PKCS#8, SEC1 or PKCS#1, unencrypted), checked as issued chains
+     * are: the key matches the leaf, each certificate signs the one before.
+     */
+    payload: z.object({ chainPem: pem, keyPem: z.string().max(16 * 1024) }).strict(),
+    result: certificateSummary,
+  },
+  'keyvault.delete-certificate': {
+    handledBy: 'keyvault',
+    senders: ['supervisor'],
+    timeoutMs: 5_000,
+    /** Delete a certificate (and its key, when nothing else uses it). */
+    payload: z.object({ certificateId: recordId }).strict(),
+    result: z.object({ deleted: z.boolean() }).strict(),
+  },
   'keyvault.ca-root': {
     handledBy: 'keyvault',
     senders: ['supervisor'],

@@ -61,9 +61,12 @@ export class Logger {
   }
 }
 
+/** The armour line of a PEM private key, of any kind. */
+const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
 /**
  * Errors become their name, code and message (never a stack with data in
- * it), and a string that holds PEM key material is replaced: a last guard,
+ * it), and a string that holds a PEM private key is replaced: a last guard,
  * since no caller should ever pass one.
  */
 function sanitize(fields: LogFields): LogFields {
@@ -75,7 +78,7 @@ function sanitize(fields: LogFields): LogFields {
         typeof code === 'string'
           ? `${value.name} ${code}: ${value.message}`
           : `${value.name}: ${value.message}`;
-    } else if (typeof value === 'string' && value.includes('PRIVATE KEY')) {
+    } else if (typeof value === 'string' && PEM_KEY.test(value)) {
       out[key] = '[redacted: key material]';
     } else {
       out[key] = value;
