@@ -213,9 +213,8 @@ export class KeyVault {
    */
   async bundle(request: RequestPayload<'keyvault.bundle'>): Promise<Result<'keyvault.bundle'>> {
     const identifier = normalizeIdentifier(request.identifier);
-    const found =
-      this.store.getBundle(identifier) ??
-      (wildcardOf(identifier) && this.store.getBundle(wildcardOf(identifier) as Identifier));
+    const wildcard = wildcardOf(identifier);
+    const found = this.store.getBundle(identifier) ?? (wildcard && this.store.getBundle(wildcard));
     if (found) {
       const keyPem = pem('PRIVATE KEY', found.pkcs8);
       found.pkcs8.fill(0);
@@ -329,9 +328,9 @@ function wildcardOf(identifier: Identifier): Identifier | undefined {
 }
 
 function summary(store: VaultStore, id: string): Result<'keyvault.store-chain'> {
-  const info = store.listCertificates({ includeReplaced: true }).find((c) => c.id === id);
-  if (!info) throw unknownKey(id);
-  return summaryOf(info);
+  const stored = store.getCertificate(id);
+  if (!stored) throw new KeyVaultError('unknown_key', `The certificate ${id} was not kept`);
+  return summaryOf(stored);
 }
 
 function summaryOf(info: CertificateInfo): Result<'keyvault.store-chain'> {
