@@ -4,7 +4,7 @@
  * back is checked with tools no one here wrote (jose, openssl).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import { controlRequest } from '@gatehouse/gateway/control';
 import { run } from './harness/clients.js';
+import { Gatehouse } from './harness/gatehouse.js';
 import { RoleProxy, type Answer } from './harness/role-proxy.js';
 import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
 
@@ -493,4 +494,50 @@ async function opensslCa(dir: string): Promise<{ cert: string; key: string }> {
   ]);
   assert.equal(made.code, 0, made.stderr);
   return { cert, key };
+}
+
+describe('a vault started with the wrong master key', () => {
+  it('keeps the keyvault down, says which key it expects, and changes no byte', async () => {
+    const keyA = randomBytes(32).toString('base64');
+    const first = await Gatehouse.start({ workers: 1, env: { GATEHOUSE_MASTER_KEY: keyA } });
+    const dataDir = first.dataDir;
+    let second: Gatehouse | undefined;
+    try {
+      // Something in the vault: the local CA and the localhost leaf.
+      assert.equal((await controlRequest(first.socketPath, 'GET', '/v1/ca/root')).status, 200);
+      await first.stop();
+      const files = ['vault.db', 'vault.db-wal', 'vault.db-shm'].map((name) =>
+        path.join(dataDir, name),
+      );
+      const before = files.map(digestOf);
+
+      second = await Gatehouse.start({
+        workers: 1,
+        dataDir,
+        waitHealthy: false,
+        env: { GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64') },
+      });
+      await second.waitFor(
+        () => second?.output.some((line) => line.includes('master_key_wrong')) ?? false,
+        20_000,
+      );
+      const refusal = second.output.find((line) => line.includes('master_key_wrong')) ?? '';
+      assert.match(refusal, /cannot open the vault; nothing was changed/);
+      assert.doesNotMatch(refusal, new RegExp(keyA.replace(/[+/=]/g, '.')));
+      const health = await second.health();
+      assert.equal(health.status, 503);
+      await second.stop();
+
+      assert.deepEqual(files.map(digestOf), before);
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+    }
+  });
+});
+
+function digestOf(file: string): string {
+  return fs.existsSync(file)
+    ? createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+    : 'absent';
 }
