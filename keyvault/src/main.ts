@@ -12,7 +12,7 @@
  */
 import { startChild } from '@gatehouse/gateway/ipc';
 import { KeyVault } from './operations.js';
-import { openVaultStore, type OpenedVault } from './vault.js';
+import { openVaultStore, rotateMasterKeyFile, type OpenedVault } from './vault.js';
 
 const runtime = startChild('keyvault');
 const log = runtime.log;
@@ -23,7 +23,7 @@ if (!dataDir) {
 }
 
 const opened = openOrStop(dataDir);
-if (opened) serve(opened);
+if (opened) serve(opened, dataDir);
 
 /** Open the vault, or log why not and exit (the supervisor restarts us with backoff). */
 function openOrStop(dir: string): OpenedVault | undefined {
@@ -39,12 +39,12 @@ function openOrStop(dir: string): OpenedVault | undefined {
   }
 }
 
-function serve(opened: OpenedVault): void {
+function serve(opened: OpenedVault, dir: string): void {
   const { store } = opened;
   const vault = new KeyVault(store);
   if (opened.createdKeyFile) {
     log.warn('created a new master key file; back it up: without it the vault cannot be opened', {
-      path: `${dataDir}/master.key`,
+      path: `${dir}/master.key`,
       master_key_id: store.masterKeyId,
     });
   }
@@ -72,6 +72,14 @@ function serve(opened: OpenedVault): void {
   channel.handle('keyvault.import-certificate', (request) => vault.importCertificate(request));
   channel.handle('keyvault.delete-certificate', (request) => vault.deleteCertificate(request));
   channel.handle('keyvault.ca-root', () => vault.caRoot());
+  channel.handle('keyvault.rotate-master-key', () => {
+    const { resealed } = rotateMasterKeyFile(store, dir);
+    log.warn('rotated the master key; back up the new master.key: the old one opens nothing now', {
+      master_key_id: store.masterKeyId,
+      resealed,
+    });
+    return { masterKeyId: store.masterKeyId, resealed };
+  });
 
   runtime.onShutdown(() => {
     store.close();

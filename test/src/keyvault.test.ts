@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import * as jose from 'jose';
 import { controlRequest } from '@gatehouse/gateway/control';
 import { run } from './harness/clients.js';
-import { Gatehouse } from './harness/gatehouse.js';
+import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
 import { RoleProxy, type Answer } from './harness/role-proxy.js';
 import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
 
@@ -541,3 +541,53 @@ function digestOf(file: string): string {
     ? createHash('sha256').update(fs.readFileSync(file)).digest('hex')
     : 'absent';
 }
+
+describe('rotating the master key', () => {
+  it('re-seals the vault under a new master.key that opens it after a restart', async () => {
+    const first = await Gatehouse.start({ workers: 1 });
+    let second: Gatehouse | undefined;
+    try {
+      const root = await run(GATEHOUSE_BIN, ['ca', 'root', '--data', first.dataDir]);
+      const keyFile = path.join(first.dataDir, 'master.key');
+      const oldKey = fs.readFileSync(keyFile, 'utf8');
+
+      const rotated = await run(GATEHOUSE_BIN, [
+        'vault',
+        'rotate-master-key',
+        '--data',
+        first.dataDir,
+      ]);
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.match(rotated.stdout, /^Re-sealed \d+ keys under master key [0-9a-f]+\.$/m);
+      assert.notEqual(fs.readFileSync(keyFile, 'utf8'), oldKey);
+      assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+      await first.stop();
+
+      second = await Gatehouse.start({ workers: 1, dataDir: first.dataDir });
+      const again = await run(GATEHOUSE_BIN, ['ca', 'root', '--data', first.dataDir]);
+      assert.equal(again.stdout, root.stdout);
+    } finally {
+      await second?.cleanup();
+      await first.cleanup();
+    }
+  });
+
+  it('is refused, with the reason, when the key comes from the environment', async () => {
+    const gatehouse = await Gatehouse.start({
+      workers: 1,
+      env: { GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64') },
+    });
+    try {
+      const rotated = await run(GATEHOUSE_BIN, [
+        'vault',
+        'rotate-master-key',
+        '--data',
+        gatehouse.dataDir,
+      ]);
+      assert.equal(rotated.code, 1);
+      assert.match(rotated.stderr, /comes from .*GATEHOUSE_MASTER_KEY/);
+    } finally {
+      await gatehouse.cleanup();
+    }
+  });
+});

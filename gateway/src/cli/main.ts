@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCommand } from './run.js';
 import { caRootCommand } from './ca.js';
+import { rotateMasterKeyCommand } from './vault.js';
 import { statusCommand } from './status.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -16,6 +17,8 @@ Commands:
   run       Start Gatehouse in the foreground (supervisor, keyvault, acme-agent, workers)
   status    Show the state of each process of a running Gatehouse
   ca root   Print the local CA's root certificate (PEM), for clients to trust
+  vault rotate-master-key
+            Re-seal every key under a new <data>/master.key (back it up afterwards)
   help      Show this help
 
 Options of run:
@@ -32,7 +35,7 @@ Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
   --json              Print JSON instead of a table
 
-Options of ca root:
+Options of ca root and vault rotate-master-key:
   --data DIR          Data directory of the running Gatehouse
 `;
 
@@ -83,6 +86,18 @@ async function main(argv: string[]): Promise<number> {
         throw new UsageError('Usage: gatehouse ca root [--data DIR]');
       }
       return caRootCommand(dataDirOf(values.data));
+    }
+    case 'vault': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: { data: { type: 'string' } },
+      });
+      if (positionals.length !== 1 || positionals[0] !== 'rotate-master-key') {
+        throw new UsageError('Usage: gatehouse vault rotate-master-key [--data DIR]');
+      }
+      return rotateMasterKeyCommand(dataDirOf(values.data));
     }
     case undefined:
     case 'help':

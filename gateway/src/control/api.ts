@@ -117,6 +117,11 @@ export function createControlApi(view: SupervisorView): Hono {
     return c.body(null, 204);
   });
 
+  app.post('/v1/vault/rotate-master-key', async function rotateMasterKey(c) {
+    const rotated = await view.ask('keyvault.rotate-master-key', {});
+    return c.json({ master_key_id: rotated.masterKeyId, resealed: rotated.resealed });
+  });
+
   app.get('/v1/ca/root', async function getCaRoot(c) {
     const { certificatePem } = await view.ask('keyvault.ca-root', {});
     return c.json({ certificate_pem: certificatePem });

@@ -189,6 +189,19 @@ export const KEYVAULT_REQUESTS = {
     payload: z.object({ certificateId: recordId }).strict(),
     result: z.object({ deleted: z.boolean() }).strict(),
   },
+  'keyvault.rotate-master-key': {
+    handledBy: 'keyvault',
+    senders: ['supervisor'],
+    timeoutMs: 60_000,
+    /**
+     * Re-seal every key under a new master key in <data>/master.key, in one
+     * transaction. Refused when the key comes from GATEHOUSE_MASTER_KEY.
+     */
+    payload: z.object({}).strict(),
+    result: z
+      .object({ masterKeyId: z.string().max(64), resealed: z.number().int().min(0) })
+      .strict(),
+  },
   'keyvault.ca-root': {
     handledBy: 'keyvault',
     senders: ['supervisor'],
