@@ -18,7 +18,7 @@ import { startChild } from '../ipc/child.js';
 import { loadAcceptorAddon, type NativeAcceptor } from '../native/addon.js';
 import { loadUws, type UwsApp } from '../uws/load.js';
 import { parseListeners } from './listeners.js';
-import { makeSelfSigned, type SelfSigned } from './self-signed.js';
+import { makeSelfSigned, type ServedCertificate } from './self-signed.js';
 import { serveHttpRedirect, serveWelcome } from './routes.js';
 
 /** TLS alert no_application_protocol (RFC 7301 section 3.2). */
@@ -80,7 +80,7 @@ runtime.ready();
  * if it has not answered in 10 s, a self-signed one made here serves
  * instead, so that HTTPS answers at all.
  */
-async function defaultCertificate(): Promise<SelfSigned> {
+async function defaultCertificate(): Promise<ServedCertificate> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
@@ -106,7 +106,7 @@ async function defaultCertificate(): Promise<SelfSigned> {
  * uWS loads certificates only from files: write them into a private
  * directory, load, and remove them at once.
  */
-function createTlsApp({ certPem, keyPem }: SelfSigned): UwsApp {
+function createTlsApp({ certPem, keyPem }: ServedCertificate): UwsApp {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-worker-'));
   try {
     const keyFile = path.join(dir, 'key.pem');

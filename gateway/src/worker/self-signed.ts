@@ -1,8 +1,8 @@
 /**
- * A self-signed certificate for `localhost`, made in memory when a worker
- * starts, so that a fresh Gatehouse answers HTTPS before any certificate
- * exists. It is a stopgap: browsers warn about it, and each worker makes
- * its own until the keyvault's local CA issues these.
+ * A self-signed certificate for `localhost`, made in memory by a worker
+ * whose keyvault does not answer at start, so that HTTPS answers at all.
+ * Browsers warn about it; normally the keyvault's local CA certifies
+ * localhost instead.
  *
  * Node can make keys and sign but cannot build certificates, so the few
  * DER structures of RFC 5280 needed here are encoded by hand.
@@ -10,7 +10,8 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 
-export interface SelfSigned {
+/** A certificate chain and its private key, PEM, as a worker serves them. */
+export interface ServedCertificate {
   certPem: string;
   keyPem: string;
 }
@@ -31,7 +32,7 @@ const OID = {
 export function makeSelfSigned(
   names: { dns: string[]; ips: string[] } = { dns: ['localhost'], ips: ['127.0.0.1', '::1'] },
   validDays = 30,
-): SelfSigned {
+): ServedCertificate {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const now = Date.now();
   const subject = seq(
