@@ -3,8 +3,8 @@
  * key, checked as strictly as a chain from a CA before anything is kept.
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import type { KeyAlgorithm } from './algorithms.js';
-import { importPrivateKeyPkcs8, type KeyPair } from './keys.js';
+import { isKeyAlgorithm, type KeyAlgorithm } from './algorithms.js';
+import { describeKeyObject, importPrivateKeyPkcs8, type KeyPair } from './keys.js';
 import type { Identifier } from './x509/identifiers.js';
 
 export type ImportErrorCode = 'key_unreadable' | 'key_unsupported' | 'chain_unreadable' | 'expired';
@@ -69,18 +69,10 @@ export function leafIdentifiers(chainPem: string, now = new Date()): Identifier[
 }
 
 function algorithmOf(key: KeyObject): KeyAlgorithm {
-  const details = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') return 'ec-p256';
-  if (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'secp384r1') return 'ec-p384';
-  if (key.asymmetricKeyType === 'rsa') {
-    const bits = details?.modulusLength;
-    if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa-${bits}`;
-  }
+  const found = describeKeyObject(key);
+  if (isKeyAlgorithm(found)) return found;
   throw new ImportError(
     'key_unsupported',
-    `The key is ${key.asymmetricKeyType ?? 'of an unknown type'}` +
-      (details?.namedCurve ? ` on ${details.namedCurve}` : '') +
-      `${details?.modulusLength ? ` of ${details.modulusLength} bits` : ''}; ` +
-      'Gatehouse serves ECDSA P-256 or P-384 and RSA 2048, 3072 or 4096 keys',
+    `The key is ${found}; Gatehouse serves ECDSA P-256 or P-384 and RSA 2048, 3072 or 4096 keys`,
   );
 }

@@ -306,7 +306,7 @@ function checkPkcs8Algorithm(algorithm: KeyAlgorithm, pkcs8: Uint8Array): void {
 }
 
 /** The KeyAlgorithm name of a KeyObject, or a description of what it is instead. */
-function describeKeyObject(key: KeyObject): string {
+export function describeKeyObject(key: KeyObject): string {
   const type = key.asymmetricKeyType ?? 'unknown';
   const details = key.asymmetricKeyDetails ?? {};
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MASTER_KEY_ENV } from './master-key.js';
-import { jwkThumbprint, type PublicJwk } from './store-input.js';
+import { jwkThumbprint, type PublicJwk } from './keys.js';
 import { tempDataDir } from './test-fixtures/vault-keys.js';
 import { openVaultStore } from './vault.js';
 

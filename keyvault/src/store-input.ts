@@ -5,9 +5,10 @@
  * thumbprint). A failed check throws StoreError `invalid_input` naming the
  * field; no message ever quotes key material.
  */
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { isKeyAlgorithm, type KeyAlgorithm } from './algorithms.js';
+import { describeKeyObject, jwkThumbprint, parsePublicJwk, type PublicJwk } from './keys.js';
 
 export type StoreErrorCode =
   | 'invalid_input'
@@ -45,10 +46,7 @@ export interface Identifier {
   value: string;
 }
 
-/** The public members of a key, and nothing else. */
-export type PublicJwk =
-  | { kty: 'EC'; crv: 'P-256' | 'P-384'; x: string; y: string }
-  | { kty: 'RSA'; n: string; e: string };
+export type { PublicJwk };
 
 /** A private key to store, as the caller's WebCrypto export gave it. */
 export interface NewKey {
@@ -230,26 +228,9 @@ export function checkNewKey(input: NewKey, field = 'key'): CheckedKey {
   }
 }
 
-/** RFC 7638: SHA-256 over the required members in lexicographic order, base64url. */
-export function jwkThumbprint(jwk: PublicJwk): string {
-  const members =
-    jwk.kty === 'EC'
-      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
-      : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-}
-
 function checkAlgorithm(key: KeyObject, algorithm: KeyAlgorithm, field: string): void {
-  const details = key.asymmetricKeyDetails ?? {};
-  const actual =
-    key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1'
-      ? 'ec-p256'
-      : key.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1'
-        ? 'ec-p384'
-        : key.asymmetricKeyType === 'rsa' && details.modulusLength !== undefined
-          ? `rsa-${details.modulusLength}`
-          : (key.asymmetricKeyType ?? 'unknown');
-  if (actual !== algorithm) throw invalid(field, `is a ${actual} key, not ${algorithm}`);
+  const actual = describeKeyObject(key);
+  if (actual !== algorithm) throw invalid(field, `is ${actual}, not ${algorithm}`);
 }
 
 function checkPublicJwk(value: unknown, privateKey: KeyObject, field: string): PublicJwk {
@@ -260,16 +241,7 @@ function checkPublicJwk(value: unknown, privateKey: KeyObject, field: string): P
     throw invalid(field, `holds private members (${secret.join(', ')}); give the public JWK only`);
   }
 
-  const derived = createPublicKey(privateKey).export({ format: 'jwk' });
-  const jwk: PublicJwk =
-    derived.kty === 'EC'
-      ? {
-          kty: 'EC',
-          crv: derived.crv === 'P-384' ? 'P-384' : 'P-256',
-          x: derived.x ?? '',
-          y: derived.y ?? '',
-        }
-      : { kty: 'RSA', n: derived.n ?? '', e: derived.e ?? '' };
+  const jwk = parsePublicJwk(createPublicKey(privateKey).export({ format: 'jwk' }));
   for (const [member, expected] of Object.entries(jwk)) {
     if (given[member] !== expected) {
       throw invalid(field, `member "${member}" does not match the private key`);

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { rsaModulusLength, webCryptoParams, type KeyAlgorithm } from '../algorithms.js';
-import { jwkThumbprint, type KeyPurpose, type NewKey, type PublicJwk } from '../store-input.js';
+import { jwkThumbprint, parsePublicJwk } from '../keys.js';
+import type { KeyPurpose, NewKey } from '../store-input.js';
 
 export interface TestKey {
   key: NewKey;
@@ -61,15 +62,7 @@ function toNewKey(
   pkcs8: Buffer,
   exported: webcrypto.JsonWebKey,
 ): NewKey {
-  const publicJwk: PublicJwk =
-    exported.kty === 'EC'
-      ? {
-          kty: 'EC',
-          crv: exported.crv === 'P-384' ? 'P-384' : 'P-256',
-          x: exported.x ?? '',
-          y: exported.y ?? '',
-        }
-      : { kty: 'RSA', n: exported.n ?? '', e: exported.e ?? '' };
+  const publicJwk = parsePublicJwk(exported);
   // WebCrypto adds key_ops and ext; the store drops what is not public key material.
   const given = { ...exported, ...publicJwk };
   return { id, algorithm, purpose, pkcs8, publicJwk: given, thumbprint: jwkThumbprint(publicJwk) };
