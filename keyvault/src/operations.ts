@@ -19,14 +19,23 @@ import {
   signPostAsGet,
   type JsonObject,
 } from './jws.js';
-import type { Account, CertificateInfo, KeyPurpose, StoredKey, VaultStore } from './store.js';
+import type {
+  Account,
+  CertificateInfo,
+  ChallengeCertificate,
+  KeyPurpose,
+  NewChallengeCertificate,
+  StoredKey,
+  VaultStore,
+} from './store.js';
 import { checkChain } from './x509/chain.js';
-import { createChallengeCertificate } from './x509/challenge-certificate.js';
+import { createChallengeCertificate, newChallengeKeyPair } from './x509/challenge-certificate.js';
 import { createCsr } from './x509/csr.js';
 import { normalizeIdentifier, normalizeIdentifiers, type Identifier } from './x509/identifiers.js';
 import { leafIdentifiers, readPrivateKeyPem } from './import.js';
 import { LocalCa } from './local-ca-service.js';
 import { certificateRecord, newId, newKeyRecord } from './records.js';
+import { GroupCommit } from './group-commit.js';
 
 type Result<T extends RequestType> = RequestResult<T>;
 
@@ -50,9 +59,11 @@ export class KeyVault {
   /** Imported private keys by id: importing PKCS#8 costs more than a signature. */
   readonly #keys = new Map<string, { pair: KeyPair; purpose: KeyPurpose }>();
   readonly #localCa: LocalCa;
+  readonly #challengeWrites: GroupCommit<NewChallengeCertificate, ChallengeCertificate>;
 
   constructor(private readonly store: VaultStore) {
     this.#localCa = new LocalCa(store, (id, purpose) => this.#keyPair(id, purpose));
+    this.#challengeWrites = new GroupCommit((inputs) => store.putChallengeCertificates(inputs));
   }
 
   /** Get or create the account key for a CA (RFC 8555 section 7.3). */
@@ -175,20 +186,15 @@ export class KeyVault {
     request: RequestPayload<'keyvault.challenge-certificate'>,
   ): Promise<Result<'keyvault.challenge-certificate'>> {
     const identifier = normalizeIdentifier(request.identifier);
-    const pair = await generateKeyPair(DEFAULT_KEY_ALGORITHM);
-    const certificate = await createChallengeCertificate(
-      identifier,
-      request.keyAuthorization,
-      pair,
-    );
-    const key = await newKeyRecord(pair, 'challenge', 'key');
+    const pair = newChallengeKeyPair();
+    const certificate = createChallengeCertificate(identifier, request.keyAuthorization, pair);
     const digest = createHash('sha256').update(request.keyAuthorization, 'utf8').digest();
 
-    const stored = this.store.putChallengeCertificate({
+    const stored = await this.#challengeWrites.write({
       identifier,
       keyAuthorizationDigest: digest,
       certificatePem: certificate.pem,
-      key,
+      key: { id: newId('key'), purpose: 'challenge', privateKey: pair.privateKey },
       expiresAt: Math.min(certificate.notAfter.getTime(), Date.now() + CHALLENGE_LIFETIME_MS),
     });
     return { challengeId: stored.keyId, certificatePem: stored.certificatePem };

@@ -17,6 +17,7 @@ import {
   type Identifier,
   type KeyPurpose,
   type NewKey,
+  type NewKeyObject,
   type PublicJwk,
 } from './store-input.js';
 
@@ -102,7 +103,7 @@ export interface NewChallengeCertificate {
   keyAuthorizationDigest: Uint8Array;
   certificatePem: string;
   /** A fresh `challenge` key, stored with the certificate. */
-  key: NewKey;
+  key: NewKey | NewKeyObject;
   expiresAt: number;
 }
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -654,6 +654,81 @@ describe('vault store: records', () => {
     assert.equal(store.deleteChallengeCertificate(identifier), true);
     assert.equal(store.deleteChallengeCertificate(identifier), false);
     assert.equal(store.stats().keys, 0);
+  });
+
+  it('stores challenge certificates in one batch, keys given as KeyObjects, or none of them', (t) => {
+    const data = tempDataDir();
+    t.after(data.remove);
+    const store = open(t, data.dir);
+    const item = (value: string, keyId: string) => {
+      const privateKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+      return {
+        input: {
+          identifier: { type: 'dns', value } as const,
+          keyAuthorizationDigest: randomBytes(32),
+          certificatePem: fakeChainPem(),
+          key: { id: keyId, purpose: 'challenge' as const, privateKey },
+          expiresAt: NOW + HOUR,
+        },
+        privateKey,
+      };
+    };
+    const a = item('a.example.test', 'ch-a');
+    const b = item('b.example.test', 'ch-b');
+    const bAgain = item('b.example.test', 'ch-b2');
+
+    const stored = store.putChallengeCertificates([a.input, b.input, bAgain.input]);
+    assert.deepEqual(
+      stored.map((entry) => entry.keyId),
+      ['ch-a', 'ch-b', 'ch-b2'],
+    );
+    assert.equal(store.getChallengeCertificate(b.input.identifier)?.keyId, 'ch-b2');
+    assert.equal(store.getPublicKey('ch-b'), undefined, 'the later one replaced the earlier');
+    const pkcs8 = a.privateKey.export({ type: 'pkcs8', format: 'der' });
+    assert.ok(store.getPrivateKey('ch-a')?.equals(pkcs8), 'the key opens to what was given');
+    const jwk = createPublicKey(a.privateKey).export({ format: 'jwk' });
+    assert.deepEqual(store.getPublicKey('ch-a')?.publicJwk, {
+      crv: 'P-256',
+      kty: 'EC',
+      x: jwk.x,
+      y: jwk.y,
+    });
+
+    const before = vaultFileHashes(path.join(data.dir, 'vault.db'));
+    const c = item('c.example.test', 'ch-c');
+    const publicOnly = item('d.example.test', 'ch-d');
+    const wrongPurpose = item('e.example.test', 'ch-e');
+    const refusals: [unknown, string][] = [
+      [
+        {
+          ...publicOnly.input,
+          key: { ...publicOnly.input.key, privateKey: createPublicKey(publicOnly.privateKey) },
+        },
+        '[1].key.privateKey',
+      ],
+      [
+        { ...wrongPurpose.input, key: { ...wrongPurpose.input.key, purpose: 'account' } },
+        '[1].key.purpose',
+      ],
+      [
+        { ...publicOnly.input, identifier: { type: 'dns', value: 'bad_name' } },
+        '[1].identifier.value',
+      ],
+    ];
+    for (const [bad, field] of refusals) {
+      assert.throws(
+        () => store.putChallengeCertificates([c.input, bad as typeof c.input]),
+        (error: unknown) =>
+          error instanceof StoreError && error.code === 'invalid_input' && error.field === field,
+        field,
+      );
+    }
+    assert.equal(store.getChallengeCertificate(c.input.identifier), undefined);
+    assert.deepEqual(
+      vaultFileHashes(path.join(data.dir, 'vault.db')),
+      before,
+      'a refused batch writes nothing',
+    );
   });
 
   it('answers undefined for what is not there, and refuses use after close', (t) => {

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { KeyObject, X509Certificate, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { describe, it } from 'node:test';
-import { type KeyPair, generateKeyPair } from '../keys.js';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { KeyError } from '../keys.js';
 import {
+  type ChallengeKeyPair,
   ChallengeCertificateError,
   type ChallengeCertificateErrorCode,
   createChallengeCertificate,
+  newChallengeKeyPair,
 } from './challenge-certificate.js';
 import { type Identifier, IdentifierError, reverseDnsName } from './identifiers.js';
 import { openssl } from './test-support.js';
@@ -44,9 +48,9 @@ describe('createChallengeCertificate', () => {
 
   for (const { identifier, san } of cases) {
     it(`carries the digest and the only SAN ${san}, as openssl reads them`, async () => {
-      const key = await generateKeyPair('ec-p256');
+      const key = newChallengeKeyPair();
       const authorization = keyAuthorization();
-      const certificate = await createChallengeCertificate(identifier, authorization, key);
+      const certificate = createChallengeCertificate(identifier, authorization, key);
 
       const hex = await acmeExtensionHex(certificate.pem);
       assert.equal(hex, `0420${await sha256WithOpenssl(authorization)}`);
@@ -60,15 +64,15 @@ describe('createChallengeCertificate', () => {
   }
 
   it('is self-signed, short-lived from an hour ago, with a positive random serial', async () => {
-    const key = await generateKeyPair('ec-p256');
+    const key = newChallengeKeyPair();
     const now = new Date('2030-05-06T07:08:09.500Z');
-    const first = await createChallengeCertificate(
+    const first = createChallengeCertificate(
       { type: 'dns', value: 'example.com' },
       keyAuthorization(),
       key,
       { now },
     );
-    const second = await createChallengeCertificate(
+    const second = createChallengeCertificate(
       { type: 'dns', value: 'example.com' },
       keyAuthorization(),
       key,
@@ -89,9 +93,9 @@ describe('createChallengeCertificate', () => {
   });
 
   it('is served by a real Node TLS server on acme-tls/1 to a client sending the reverse-DNS SNI', async () => {
-    const key = await generateKeyPair('ec-p256');
+    const key = newChallengeKeyPair();
     const identifier: Identifier = { type: 'ip', value: '127.0.0.1' };
-    const certificate = await createChallengeCertificate(identifier, keyAuthorization(), key);
+    const certificate = createChallengeCertificate(identifier, keyAuthorization(), key);
     const peer = await fetchServedCertificate(certificate.pem, key, reverseDnsName('127.0.0.1'));
 
     assert.equal(peer.alpn, 'acme-tls/1');
@@ -99,12 +103,12 @@ describe('createChallengeCertificate', () => {
     assert.deepEqual(peer.raw, certificate.der);
   });
 
-  it('refuses a malformed key authorization without echoing it', async () => {
-    const key = await generateKeyPair('ec-p256');
+  it('refuses a malformed key authorization without echoing it', () => {
+    const key = newChallengeKeyPair();
     const secret = 'not-a-key-authorization-SECRET';
     for (const bad of [secret, `${secret}.short`, `${secret}.${'A'.repeat(43)}.x`, '']) {
-      await assert.rejects(
-        createChallengeCertificate({ type: 'dns', value: 'example.com' }, bad, key),
+      assert.throws(
+        () => createChallengeCertificate({ type: 'dns', value: 'example.com' }, bad, key),
         (error: unknown) => {
           assert.ok(error instanceof ChallengeCertificateError);
           assert.equal(
@@ -118,15 +122,55 @@ describe('createChallengeCertificate', () => {
     }
   });
 
-  it('refuses wildcards and invalid identifiers', async () => {
-    const key = await generateKeyPair('ec-p256');
-    await assert.rejects(
-      createChallengeCertificate({ type: 'dns', value: '*.example.com' }, keyAuthorization(), key),
+  it("is DER that pkijs reads back to the same bytes, holding the key's own SPKI", async () => {
+    const key = newChallengeKeyPair();
+    const certificate = createChallengeCertificate(
+      { type: 'dns', value: 'example.com' },
+      keyAuthorization(),
+      key,
+    );
+    const parsed = pkijs.Certificate.fromBER(certificate.der);
+    assert.deepEqual(Buffer.from(parsed.toSchema(true).toBER(false)), certificate.der);
+    assert.equal(parsed.version, 2);
+    assert.equal(parsed.signatureAlgorithm.algorithmId, '1.2.840.10045.4.3.2');
+    const spki = key.publicKey.export({ type: 'spki', format: 'der' });
+    assert.deepEqual(Buffer.from(parsed.subjectPublicKeyInfo.toSchema().toBER(false)), spki);
+    const strict = await openssl(['x509', '-noout', '-checkend', '0'], certificate.pem);
+    assert.match(strict, /will not expire/);
+    assert.ok(asn1js.fromBER(certificate.der).offset === certificate.der.length);
+  });
+
+  it('refuses a key that is not a P-256 pair', () => {
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const p256 = newChallengeKeyPair();
+    for (const key of [p384, rsa, { privateKey: p256.publicKey, publicKey: p256.publicKey }]) {
+      assert.throws(
+        () =>
+          createChallengeCertificate(
+            { type: 'dns', value: 'example.com' },
+            keyAuthorization(),
+            key,
+          ),
+        (error: unknown) => error instanceof KeyError && error.code === 'unsupported_key',
+      );
+    }
+  });
+
+  it('refuses wildcards and invalid identifiers', () => {
+    const key = newChallengeKeyPair();
+    assert.throws(
+      () =>
+        createChallengeCertificate(
+          { type: 'dns', value: '*.example.com' },
+          keyAuthorization(),
+          key,
+        ),
       (error: unknown) =>
         error instanceof ChallengeCertificateError && error.code === 'identifier_wildcard',
     );
-    await assert.rejects(
-      createChallengeCertificate({ type: 'ip', value: '300.1.1.1' }, keyAuthorization(), key),
+    assert.throws(
+      () => createChallengeCertificate({ type: 'ip', value: '300.1.1.1' }, keyAuthorization(), key),
       (error: unknown) => error instanceof IdentifierError && error.code === 'ip_address_invalid',
     );
   });
@@ -135,10 +179,10 @@ describe('createChallengeCertificate', () => {
 /** Serve `pem` with `key` on loopback and return what a client offering acme-tls/1 receives. */
 async function fetchServedCertificate(
   pem: string,
-  key: KeyPair,
+  key: ChallengeKeyPair,
   servername: string,
 ): Promise<{ alpn: string | false | null; servername: string | false; raw: Buffer }> {
-  const keyPem = KeyObject.from(key.privateKey).export({ type: 'pkcs8', format: 'pem' });
+  const keyPem = key.privateKey.export({ type: 'pkcs8', format: 'pem' });
   const server = tls.createServer({ cert: pem, key: keyPem, ALPNProtocols: ['acme-tls/1'] });
   const accepted = new Promise<string | false>((resolve) => {
     server.once('secureConnection', (socket: tls.TLSSocket) => {

@@ -6,19 +6,24 @@
  * key authorization. Workers serve it to the CA's validator only, on an
  * `acme-tls/1` handshake, so nothing else ever trusts it.
  */
-import { createHash } from 'node:crypto';
-import * as asn1js from 'asn1js';
-import type * as pkijs from 'pkijs';
+import { type KeyObject, createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { KeyError } from '../keys.js';
+import { certificatePem, randomSerialNumber } from './certificate-builder.js';
 import {
-  certificateDer,
-  certificatePem,
-  extension,
-  signCertificate,
-} from './certificate-builder.js';
-import { commonNameOnly } from './distinguished-name.js';
-import { type SigningKeyPair, checkKey } from './engine.js';
-import { type Identifier, normalizeIdentifier } from './identifiers.js';
-import { subjectAltNameExtension } from './subject-alt-name.js';
+  BOOLEAN_TRUE,
+  bitString,
+  certificateTime,
+  explicit,
+  implicitPrimitive,
+  integer,
+  objectIdentifier,
+  octetString,
+  sequence,
+  set,
+  utf8String,
+} from './der.js';
+import { type Identifier, ipAddressBytes, normalizeIdentifier } from './identifiers.js';
+import { SUBJECT_ALT_NAME } from './subject-alt-name.js';
 
 /** id-pe-acmeIdentifier, RFC 8737 section 6.1. */
 export const ACME_IDENTIFIER = '1.3.6.1.5.5.7.1.31';
@@ -31,9 +36,31 @@ const VALIDITY_MS = 7 * 24 * 60 * 60 * 1000;
 // token needs 128 bits (22 characters); 256 is far more than any CA sends.
 const KEY_AUTHORIZATION = /^[A-Za-z0-9_-]{1,256}\.[A-Za-z0-9_-]{43}$/;
 
+// The certificate is built by hand rather than through pkijs: validators
+// ask for one per identifier per order, and pkijs spent 1.8 ms on each
+// against about 0.1 ms for these bytes plus one signature. Only the serial,
+// dates, key, SAN and digest vary; everything else is fixed here once.
+const VERSION_3 = explicit(0, integer(Buffer.from([2])));
+const ECDSA_WITH_SHA256 = sequence(objectIdentifier('1.2.840.10045.4.3.2'));
 // Validators check the SAN and the extension, not the subject; a fixed CN
 // keeps the certificate readable and its subject equal to its issuer.
-const SUBJECT = 'ACME tls-alpn-01 challenge';
+const NAME = sequence(
+  set(sequence(objectIdentifier('2.5.4.3'), utf8String('ACME tls-alpn-01 challenge'))),
+);
+// SubjectPublicKeyInfo for id-ecPublicKey on prime256v1, up to the point's
+// 0x04 (uncompressed) octet (RFC 5480 section 2); the 64 point octets follow.
+const P256_SPKI_PREFIX = Buffer.from(
+  '3059301306072a8648ce3d020106082a8648ce3d03010703420004',
+  'hex',
+);
+const SAN_OID = objectIdentifier(SUBJECT_ALT_NAME);
+const ACME_IDENTIFIER_OID = objectIdentifier(ACME_IDENTIFIER);
+
+/** The key pair of one challenge certificate: P-256, made fresh for each. */
+export interface ChallengeKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
 
 export interface ChallengeCertificate {
   readonly der: Buffer;
@@ -59,47 +86,84 @@ export class ChallengeCertificateError extends Error {
   }
 }
 
+/** A fresh P-256 key pair for one challenge certificate. */
+export function newChallengeKeyPair(): ChallengeKeyPair {
+  return generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+}
+
 /**
  * Make the challenge certificate for one identifier (as the CA's
- * authorization names it) and key authorization, self-signed with `key`,
- * which the caller makes fresh (P-256) for each challenge and serves with
- * the certificate. Throws `IdentifierError`, `ChallengeCertificateError` or
- * `KeyError`.
+ * authorization names it) and key authorization, self-signed with `key`
+ * (from newChallengeKeyPair), which is served with the certificate. Throws
+ * `IdentifierError`, `ChallengeCertificateError` or `KeyError`.
  */
-export async function createChallengeCertificate(
+export function createChallengeCertificate(
   identifier: Identifier,
   keyAuthorization: string,
-  key: SigningKeyPair,
+  key: ChallengeKeyPair,
   options: ChallengeCertificateOptions = {},
-): Promise<ChallengeCertificate> {
+): ChallengeCertificate {
   const name = challengeIdentifier(identifier);
   checkKeyAuthorization(keyAuthorization);
-  checkKey(key.publicKey, 'public', 'challenge public key');
+  const publicKeyInfo = p256PublicKeyInfo(key);
 
   const notBefore = new Date((options.now ?? new Date()).getTime() - BACKDATE_MS);
+  notBefore.setUTCMilliseconds(0);
   const notAfter = new Date(notBefore.getTime() + VALIDITY_MS);
-  const subject = commonNameOnly(SUBJECT);
-  const certificate = await signCertificate({
-    subject,
-    issuer: subject,
-    subjectPublicKey: key.publicKey,
-    issuerPrivateKey: key.privateKey,
-    notBefore,
-    notAfter,
-    extensions: [subjectAltNameExtension([name], false), acmeIdentifierExtension(keyAuthorization)],
-  });
-
-  const der = certificateDer(certificate);
+  const tbs = sequence(
+    VERSION_3,
+    integer(randomSerialNumber()),
+    ECDSA_WITH_SHA256,
+    NAME,
+    sequence(certificateTime(notBefore), certificateTime(notAfter)),
+    NAME,
+    publicKeyInfo,
+    explicit(3, sequence(subjectAltName(name), acmeIdentifierExtension(keyAuthorization))),
+  );
+  const signature = sign('sha256', tbs, { key: key.privateKey, dsaEncoding: 'der' });
+  const der = sequence(tbs, ECDSA_WITH_SHA256, bitString(signature));
   return { der, pem: certificatePem(der), notAfter };
+}
+
+function p256PublicKeyInfo(key: ChallengeKeyPair): Buffer {
+  const details = key.privateKey.asymmetricKeyDetails;
+  if (
+    key.privateKey.type !== 'private' ||
+    key.publicKey.type !== 'public' ||
+    key.privateKey.asymmetricKeyType !== 'ec' ||
+    details?.namedCurve !== 'prime256v1'
+  ) {
+    throw new KeyError(
+      'unsupported_key',
+      'A challenge certificate key must be a P-256 key pair; make one with newChallengeKeyPair().',
+    );
+  }
+  const jwk = key.publicKey.export({ format: 'jwk' });
+  const x = Buffer.from(jwk.x ?? '', 'base64url');
+  const y = Buffer.from(jwk.y ?? '', 'base64url');
+  if (x.length !== 32 || y.length !== 32) {
+    throw new KeyError('unsupported_key', 'The challenge public key is not a P-256 point.');
+  }
+  return Buffer.concat([P256_SPKI_PREFIX, x, y]);
+}
+
+// Not critical: the subject names nothing, but the validator reads the SAN
+// and RFC 8737 asks for nothing more.
+function subjectAltName(identifier: Identifier): Buffer {
+  const generalName =
+    identifier.type === 'dns'
+      ? implicitPrimitive(2, Buffer.from(identifier.value, 'ascii'))
+      : implicitPrimitive(7, ipAddressBytes(identifier.value));
+  return sequence(SAN_OID, octetString(sequence(generalName)));
 }
 
 /**
  * The extension's value is the DER of an OCTET STRING holding the 32-byte
  * digest, so its extnValue starts 04 20 (RFC 8737 section 3).
  */
-function acmeIdentifierExtension(keyAuthorization: string): pkijs.Extension {
+function acmeIdentifierExtension(keyAuthorization: string): Buffer {
   const digest = createHash('sha256').update(keyAuthorization, 'ascii').digest();
-  return extension(ACME_IDENTIFIER, true, new asn1js.OctetString({ valueHex: digest }));
+  return sequence(ACME_IDENTIFIER_OID, BOOLEAN_TRUE, octetString(octetString(digest)));
 }
 
 // A wildcard is validated through its base name, and only by dns-01
