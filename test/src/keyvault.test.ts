@@ -378,6 +378,62 @@ describe('keyvault over IPC', () => {
     assert.deepEqual(await api('GET', '/v1/certificates'), before);
   });
 
+  it('lists, imports and deletes certificates from the CLI, refusing bad files clearly', async () => {
+    const cli = (...args: string[]) =>
+      run(GATEHOUSE_BIN, ['certificates', ...args, '--data', supervisor.dataDir]);
+    const ca = await opensslCa(path.join(scratch, 'cli-ca'));
+    const issued = await opensslLeaf(scratch, ca, 'cli.example.test', 30);
+    const other = await opensslLeaf(scratch, ca, 'cli-other.example.test', 30);
+    const chainFile = path.join(scratch, 'cli-chain.pem');
+    fs.writeFileSync(chainFile, issued.chainPem);
+    const keyFile = path.join(scratch, 'cli.key');
+    fs.writeFileSync(keyFile, issued.keyPem, { mode: 0o600 });
+    const otherKeyFile = path.join(scratch, 'cli-other.key');
+    fs.writeFileSync(otherKeyFile, other.keyPem, { mode: 0o600 });
+    const before = await cli('list', '--json');
+    assert.equal(before.code, 0, before.stderr);
+
+    const mismatch = await cli('import', '--chain', chainFile, '--key', otherKeyFile);
+    assert.equal(mismatch.code, 1);
+    assert.match(mismatch.stderr, /key/i);
+    assert.doesNotMatch(mismatch.stderr + mismatch.stdout, /-----BEGIN/);
+    const missing = await cli('import', '--chain', chainFile, '--key', '/nonexistent/x.key');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /private key file \/nonexistent\/x\.key: ENOENT/);
+    for (const usage of [
+      ['import', '--chain', chainFile],
+      ['delete'],
+      ['list', '--key', keyFile],
+    ]) {
+      const refused = await cli(...usage);
+      assert.equal(refused.code, 2, `${usage.join(' ')}: ${refused.stderr}`);
+      assert.match(refused.stderr, /gatehouse certificates/);
+    }
+    assert.equal((await cli('list', '--json')).stdout, before.stdout, 'nothing was stored');
+
+    const imported = await cli('import', '--chain', chainFile, '--key', keyFile);
+    assert.equal(imported.code, 0, imported.stderr);
+    const id = /^Imported certificate (\S+) for cli\.example\.test, valid until /.exec(
+      imported.stdout,
+    )?.[1];
+    assert.ok(id, imported.stdout);
+
+    const listed = await cli('list');
+    assert.equal(listed.code, 0, listed.stderr);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(id));
+    assert.match(row ?? '', /cli\.example\.test +\d{4}-\d\d-\d\dT.* +CN=Test CA/);
+    const json = JSON.parse((await cli('list', '--json')).stdout) as {
+      certificates: { certificateId: string }[];
+    };
+    assert.ok(json.certificates.some((certificate) => certificate.certificateId === id));
+
+    assert.equal((await cli('delete', id)).code, 0);
+    const again = await cli('delete', id);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, new RegExp(`No certificate ${id}`));
+    assert.equal((await cli('list', '--json')).stdout, before.stdout);
+  });
+
   it('never answers with a private key', () => {
     const text = JSON.stringify(answers);
     assert.ok(answers.length > 20);

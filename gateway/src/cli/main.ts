@@ -10,6 +10,11 @@ import { runCommand } from './run.js';
 import { caRootCommand } from './ca.js';
 import { rotateMasterKeyCommand } from './vault.js';
 import { statusCommand } from './status.js';
+import {
+  deleteCertificateCommand,
+  importCertificateCommand,
+  listCertificatesCommand,
+} from './certificates.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -17,6 +22,12 @@ Commands:
   run       Start Gatehouse in the foreground (supervisor, keyvault, acme-agent, workers)
   status    Show the state of each process of a running Gatehouse
   ca root   Print the local CA's root certificate (PEM), for clients to trust
+  certificates list [--json]
+            The certificates in the vault: id, names, expiry, issuer
+  certificates import --chain FILE --key FILE
+            Store a certificate chain (PEM, leaf first) and its unencrypted private key
+  certificates delete ID
+            Delete a certificate (and its key, when nothing else uses it)
   vault rotate-master-key
             Re-seal every key under a new <data>/master.key (back it up afterwards)
   help      Show this help
@@ -35,8 +46,8 @@ Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
   --json              Print JSON instead of a table
 
-Options of ca root and vault rotate-master-key:
-  --data DIR          Data directory of the running Gatehouse
+Options of ca, certificates and vault:
+  --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
 `;
 
 function dataDirOf(flag: string | undefined): string {
@@ -45,6 +56,46 @@ function dataDirOf(flag: string | undefined): string {
 
 export class UsageError extends Error {
   readonly code = 'usage';
+}
+
+const CERTIFICATES_USAGE =
+  'Usage: gatehouse certificates list [--json] | import --chain FILE --key FILE | delete ID [--data DIR]';
+
+function certificatesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      data: { type: 'string' },
+      json: { type: 'boolean' },
+      chain: { type: 'string' },
+      key: { type: 'string' },
+    },
+  });
+  const [action, ...operands] = positionals;
+  const dataDir = dataDirOf(values.data);
+  const onlyFor = (wanted: string, given: boolean): void => {
+    if (given && action !== wanted) throw new UsageError(CERTIFICATES_USAGE);
+  };
+  onlyFor('list', values.json !== undefined);
+  onlyFor('import', values.chain !== undefined || values.key !== undefined);
+  if (action === 'list' && operands.length === 0) {
+    return listCertificatesCommand(dataDir, values.json ?? false);
+  }
+  if (action === 'import' && operands.length === 0) {
+    if (values.chain === undefined || values.key === undefined) {
+      throw new UsageError(
+        'gatehouse certificates import needs --chain FILE (PEM, leaf first) and --key FILE (PEM).',
+      );
+    }
+    return importCertificateCommand(dataDir, values.chain, values.key);
+  }
+  const [id] = operands;
+  if (action === 'delete' && id !== undefined && operands.length === 1) {
+    return deleteCertificateCommand(dataDir, id);
+  }
+  throw new UsageError(CERTIFICATES_USAGE);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -87,6 +138,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return caRootCommand(dataDirOf(values.data));
     }
+    case 'certificates':
+      return certificatesCommand(rest);
     case 'vault': {
       const { values, positionals } = parseArgs({
         args: rest,

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { controlRequest } from '../control/client.js';
 import type { Health, ProcessRow } from '../control/api.js';
+import { table } from './table.js';
 
 export async function statusCommand(dataDir: string, json: boolean): Promise<number> {
   const socket = path.join(dataDir, 'control.sock');
@@ -19,13 +20,13 @@ export async function statusCommand(dataDir: string, json: boolean): Promise<num
     process.stdout.write(JSON.stringify(body, null, 2) + '\n');
   } else {
     process.stdout.write(`Gatehouse: ${body.health.status}\n\n`);
-    process.stdout.write(table(body.processes));
+    process.stdout.write(processTable(body.processes));
   }
   return health.status === 200 ? 0 : 1;
 }
 
-function table(rows: ProcessRow[]): string {
-  const cells = [
+function processTable(rows: ProcessRow[]): string {
+  return table([
     ['ROLE', 'STATE', 'PID', 'UPTIME', 'RESTARTS', 'LAST EXIT'],
     ...rows.map((row) => [
       row.instance === null ? row.role : `${row.role} ${row.instance}`,
@@ -35,19 +36,7 @@ function table(rows: ProcessRow[]): string {
       String(row.restarts),
       row.last_exit ?? '-',
     ]),
-  ];
-  const widths =
-    cells[0]?.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? '').length))) ?? [];
-  return (
-    cells
-      .map((row) =>
-        row
-          .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  ]);
 }
 
 function duration(ms: number): string {
