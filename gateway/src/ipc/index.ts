@@ -2,3 +2,4 @@ export { Channel, IpcError, type ChannelOptions, type RequestHandler } from './c
 export { startChild, CHILD_ENV, type ChildRuntime } from './child.js';
 export { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES } from './framing.js';
 export * from './messages.js';
+export * from './acme-messages.js';

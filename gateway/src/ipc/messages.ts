@@ -5,6 +5,7 @@
  * carries.
  */
 import { z } from 'zod';
+import { ACME_EVENTS, ACME_REQUESTS } from './acme-messages.js';
 import { KEYVAULT_REQUESTS } from './keyvault-messages.js';
 
 export const ROLES = ['supervisor', 'keyvault', 'acme-agent', 'worker'] as const;
@@ -102,7 +103,11 @@ const CHILD_REQUESTS = {
  * each, which role answers it (`child`: whichever child the supervisor
  * asks), and how long a caller waits by default.
  */
-export const REQUESTS = { ...CHILD_REQUESTS, ...KEYVAULT_REQUESTS } as const satisfies Record<
+export const REQUESTS = {
+  ...CHILD_REQUESTS,
+  ...KEYVAULT_REQUESTS,
+  ...ACME_REQUESTS,
+} as const satisfies Record<
   string,
   {
     handledBy: Role | 'child';
@@ -122,6 +127,7 @@ export const EVENTS = {
     senders: ['keyvault', 'acme-agent', 'worker'],
     payload: z.object({}).strict(),
   },
+  ...ACME_EVENTS,
 } as const satisfies Record<string, { senders: readonly Role[]; payload: z.ZodType }>;
 export type EventType = keyof typeof EVENTS;
 export type EventPayload<T extends EventType> = z.infer<(typeof EVENTS)[T]['payload']>;

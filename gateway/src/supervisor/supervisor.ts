@@ -57,9 +57,14 @@ export interface SupervisorOptions extends RunOptions {
 /** Total time a stop may take before every child is killed. */
 const STOP_DEADLINE_MS = 8_000;
 
+/** Answers a request the supervisor itself handles; `origin` is the role that sent it. */
+export type SupervisorHandler = (payload: unknown, origin: Role) => Promise<unknown>;
+
 export class Supervisor {
   readonly startedAt = Date.now();
   private readonly children: ManagedChild[] = [];
+  /** Requests whose `handledBy` is the supervisor, by type. */
+  private readonly handlers = new Map<RequestType, SupervisorHandler>();
   private control: ControlServer | undefined;
   private lock: DataDirLock | undefined;
   private listeners: Listener[] = [];
@@ -193,6 +198,7 @@ export class Supervisor {
    */
   private route(type: RequestType, payload: unknown, origin: Role): Promise<unknown> {
     const owner = REQUESTS[type].handledBy;
+    if (owner === 'supervisor') return this.handle(type, payload, origin);
     const target = this.children.find((child) => child.spec.role === owner)?.runningChannel;
     if (!target) {
       return Promise.reject(
@@ -208,6 +214,42 @@ export class Supervisor {
       requestTimeout(type),
       origin,
     );
+  }
+
+  /** Register the handler of a request that the supervisor answers itself. */
+  answer(type: RequestType, handler: SupervisorHandler): void {
+    if (REQUESTS[type].handledBy !== 'supervisor') {
+      throw new Error(`${type} is not handled by the supervisor`);
+    }
+    this.handlers.set(type, handler);
+  }
+
+  private handle(type: RequestType, payload: unknown, origin: Role): Promise<unknown> {
+    const handler = this.handlers.get(type);
+    if (!handler) {
+      return Promise.reject(
+        new IpcError('unavailable', `${type} is not answered by this supervisor yet`),
+      );
+    }
+    const parsed = REQUESTS[type].payload.safeParse(payload);
+    if (!parsed.success) {
+      return Promise.reject(
+        new IpcError('invalid_payload', `${type}: ${parsed.error.issues[0]?.message ?? 'invalid'}`),
+      );
+    }
+    return handler(parsed.data, origin);
+  }
+
+  /** The running children of a role, with their channels. */
+  running(
+    role: ChildRole,
+  ): { instance: number | undefined; channel: NonNullable<ManagedChild['runningChannel']> }[] {
+    return this.children
+      .filter((child) => child.spec.role === role)
+      .flatMap((child) => {
+        const channel = child.runningChannel;
+        return channel ? [{ instance: child.spec.instance, channel }] : [];
+      });
   }
 
   private async shutdown(): Promise<void> {
