@@ -10,7 +10,11 @@ import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 
 export interface WireShape {
-  /** Send the first flight one byte per TCP segment, this many ms apart. */
+  /**
+   * Send the first flight one byte per TCP segment, this many ms apart; 0
+   * sends the next byte on the next event-loop turn, so that a long flight
+   * stays well inside the gateway's hello timeout on a loaded machine.
+   */
   bytewiseDelayMs?: number;
   /** Re-cut the first flight's handshake records into records of this many bytes. */
   recordSize?: number;
@@ -81,7 +85,9 @@ class ShapingDuplex extends Duplex {
     void (async () => {
       for (const byte of flight) {
         this.raw.write(Buffer.from([byte]));
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) =>
+          delay === 0 ? setImmediate(resolve) : setTimeout(resolve, delay),
+        );
       }
       done();
     })();
