@@ -1,0 +1,434 @@
+/**
+ * A real ACME CA for the tests: Debian's Pebble, with pebble-challtestsrv as
+ * its DNS resolver, on loopback ports picked per run. Pebble's own HTTPS
+ * certificate is made at start by a throwaway CA in a temp dir; its issuing
+ * root is new at every start and is read from the management interface.
+ *
+ * Callers stop it whatever the outcome of their tests:
+ *
+ *     const pebble = await Pebble.start({ httpPort, tlsPort });
+ *     after(() => pebble.stop());
+ *
+ * stop() kills only the two processes start() spawned, by PID, and removes
+ * the temp dir. If the test process exits without calling it, an exit hook
+ * kills them still (a SIGKILL of the test process itself leaves them behind).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as dns } from 'node:dns';
+import fs from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { run } from './clients.js';
+import { freePort } from './ports.js';
+
+export interface PebbleOptions {
+  /** Port Pebble's VA dials for http-01 (Gatehouse's plain HTTP port). */
+  httpPort: number;
+  /** Port Pebble's VA dials for tls-alpn-01 (Gatehouse's HTTPS port). */
+  tlsPort: number;
+  /**
+   * Extra environment for Pebble, e.g. { PEBBLE_WFE_NONCEREJECT: '50' }.
+   * Defaults: PEBBLE_VA_NOSLEEP=1; everything else is Pebble's own default
+   * (5% of nonces rejected, authorizations reused half the time).
+   */
+  env?: Record<string, string>;
+  /** Certificate validity Pebble gives, in seconds (config `certificateValidityPeriod`). */
+  certificateValiditySeconds?: number;
+  /** How long to wait for the directory to answer; default 15 s. */
+  startTimeoutMs?: number;
+  /** The Pebble binary, e.g. an unpacked 2.6 for ARI; default `pebble` from PATH. */
+  pebbleBinary?: string;
+  /** The challtestsrv binary; default `pebble-challtestsrv` from PATH. */
+  challtestsrvBinary?: string;
+}
+
+export interface HttpsResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** Start failed: the message says which step, and carries Pebble's output tail. */
+export class PebbleStartError extends Error {
+  override readonly name = 'PebbleStartError';
+}
+
+const STOP_GRACE_MS = 5_000;
+const OUTPUT_LINES_KEPT = 200;
+
+export class Pebble {
+  /** The ACME directory, https://127.0.0.1:<port>/dir. */
+  readonly directoryUrl: string;
+  /** Pebble's management interface (same certificate as the directory). */
+  readonly managementUrl: string;
+  /** challtestsrv's plain HTTP management interface (/add-a, /set-default-ipv4, ...). */
+  readonly challtestsrvUrl: string;
+  /** PEM of the throwaway CA that signed Pebble's HTTPS certificate (for --acme-trust). */
+  readonly trustFile: string;
+  /** The UDP and TCP port challtestsrv answers DNS on. */
+  readonly dnsPort: number;
+
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly ca: string,
+    ports: { listen: number; management: number; dns: number; challtestsrv: number },
+    private readonly pebble: Child,
+    private readonly challtestsrv: Child,
+  ) {
+    this.directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
+    this.managementUrl = `https://127.0.0.1:${ports.management}`;
+    this.challtestsrvUrl = `http://127.0.0.1:${ports.challtestsrv}`;
+    this.trustFile = path.join(dir, 'ca.pem');
+    this.dnsPort = ports.dns;
+  }
+
+  static async start(options: PebbleOptions): Promise<Pebble> {
+    checkOptions(options);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-pebble-'));
+    // A port found free here can be taken before Pebble binds it; Pebble then
+    // exits and start() fails with its "address already in use" line.
+    const ports = {
+      listen: await freePort(),
+      management: await freePort(),
+      dns: await freePort(),
+      challtestsrv: await freePort(),
+    };
+    const timeoutMs = options.startTimeoutMs ?? 15_000;
+    const deadline = { at: Date.now() + timeoutMs, ms: timeoutMs };
+
+    let challtestsrv: Child | undefined;
+    let pebble: Child | undefined;
+    try {
+      await makeServerCertificate(dir);
+      const configFile = writeConfig(dir, ports, options);
+
+      // Its own responders would take ports a test needs, and its default
+      // AAAA answer (::1) would send Pebble 2.4 to an address the gateway
+      // may not listen on: Pebble dials only the first address it gets.
+      challtestsrv = new Child(options.challtestsrvBinary ?? 'pebble-challtestsrv', [
+        ...['-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''],
+        ...['-http01', '', '-https01', '', '-tlsalpn01', ''],
+        ...['-dns01', `127.0.0.1:${ports.dns}`],
+        ...['-management', `127.0.0.1:${ports.challtestsrv}`],
+      ]);
+      await waitUntil(deadline, challtestsrv, 'waiting for pebble-challtestsrv to answer DNS', () =>
+        answersDns(ports.dns),
+      );
+
+      pebble = new Child(
+        options.pebbleBinary ?? 'pebble',
+        ['-config', configFile, '-dnsserver', `127.0.0.1:${ports.dns}`],
+        { PEBBLE_VA_NOSLEEP: '1', ...options.env },
+      );
+      const ca = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
+      const directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
+
+      // Pebble prints "Listening on" before it binds (and may still fail),
+      // so only an answer from the directory says it is ready.
+      await waitUntil(deadline, pebble, 'waiting for the Pebble directory', async () => {
+        const response = await httpsRequest(directoryUrl, ca).catch(() => undefined);
+        return response?.status === 200;
+      });
+      return track(new Pebble(dir, ca, ports, pebble, challtestsrv));
+    } catch (error) {
+      // Stopped first, so that the tail holds what they wrote while exiting.
+      await stopAll([pebble, challtestsrv], dir);
+      const tail = [pebble, challtestsrv].map((child) => child?.describe() ?? '').join('');
+      const message = error instanceof Error ? error.message : String(error);
+      throw new PebbleStartError(`Pebble did not start: ${message}${tail}`, { cause: error });
+    }
+  }
+
+  /** PIDs of the processes start() spawned (pebble, then challtestsrv). */
+  get pids(): number[] {
+    return [this.pebble.pid, this.challtestsrv.pid].filter((pid) => pid !== undefined);
+  }
+
+  /** The root that signs what Pebble issues: new at every start, so read it per run. */
+  async rootPem(): Promise<string> {
+    const response = await this.request(`${this.managementUrl}/roots/0`);
+    if (response.status !== 200 || !response.body.includes('BEGIN CERTIFICATE')) {
+      throw new Error(`Pebble's /roots/0 answered ${response.status}: ${response.body}`);
+    }
+    return response.body;
+  }
+
+  /** An HTTPS request to Pebble that trusts only `trustFile`'s CA. */
+  request(url: string, method = 'GET'): Promise<HttpsResponse> {
+    return httpsRequest(url, this.ca, method);
+  }
+
+  /** The last lines Pebble and challtestsrv wrote, for a failing test's message. */
+  output(): string {
+    return this.pebble.describe() + this.challtestsrv.describe();
+  }
+
+  /** Stop both processes and remove the temp dir; safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= stopAll([this.pebble, this.challtestsrv], this.dir).finally(() => {
+      live.delete(this);
+    });
+    return this.stopping;
+  }
+
+  /** For the exit hook: no waiting is possible there. */
+  private killNow(): void {
+    this.pebble.signal('SIGKILL');
+    this.challtestsrv.signal('SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  static killAllNow(): void {
+    for (const pebble of live) pebble.killNow();
+  }
+}
+
+/** One spawned process: its output tail, and whether it has exited. */
+class Child {
+  readonly process: ChildProcess;
+  readonly exited: Promise<void>;
+  private readonly lines: string[] = [];
+  private exit: string | undefined;
+  private reaped = false;
+
+  constructor(
+    readonly command: string,
+    args: string[],
+    env: Record<string, string> = {},
+  ) {
+    this.process = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    const collect = (chunk: Buffer): void => {
+      this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      this.lines.splice(0, this.lines.length - OUTPUT_LINES_KEPT);
+    };
+    this.process.stdout?.on('data', collect);
+    this.process.stderr?.on('data', collect);
+    this.process.once('exit', () => {
+      this.reaped = true;
+    });
+
+    // 'close' comes after 'exit' and after the output pipes are drained, so
+    // a fatal message written just before exiting is in the tail.
+    this.exited = new Promise((resolve) => {
+      this.process.once('close', (code, signal) => {
+        this.exit ??= signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
+        resolve();
+      });
+      // A command that cannot be spawned never emits 'exit'.
+      this.process.once('error', (error: NodeJS.ErrnoException) => {
+        if (this.process.pid !== undefined) return;
+        this.exit ??=
+          error.code === 'ENOENT'
+            ? `could not be run: ${command} not found (install it: apt-get install pebble)`
+            : `could not be run: ${error.message}`;
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  get state(): string {
+    return this.exit ?? 'is running';
+  }
+
+  /**
+   * Signal by PID, only while not yet reaped: after 'exit' the PID may
+   * belong to someone else.
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (this.reaped || this.pid === undefined) return;
+    try {
+      process.kill(this.pid, signal);
+    } catch {
+      // exited between the check and the kill
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.signal('SIGTERM');
+    if (await exitsWithin(this, STOP_GRACE_MS)) return;
+    this.signal('SIGKILL');
+    if (await exitsWithin(this, STOP_GRACE_MS)) return;
+    throw new Error(`${this.command} (pid ${this.pid}) survived SIGKILL`);
+  }
+
+  describe(): string {
+    const tail = this.lines.length === 0 ? '(none)' : this.lines.slice(-30).join('\n');
+    return `\n--- ${this.command} ${this.state}; its last output:\n${tail}`;
+  }
+}
+
+const live = new Set<Pebble>();
+let hooked = false;
+
+function track(pebble: Pebble): Pebble {
+  live.add(pebble);
+  if (!hooked) {
+    process.once('exit', () => {
+      Pebble.killAllNow();
+    });
+    hooked = true;
+  }
+  return pebble;
+}
+
+async function stopAll(children: (Child | undefined)[], dir: string): Promise<void> {
+  try {
+    await Promise.all(children.map((child) => child?.stop() ?? Promise.resolve()));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function exitsWithin(child: Child, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  return Promise.race([child.exited.then(() => true), timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+function checkOptions(options: PebbleOptions): void {
+  for (const name of ['httpPort', 'tlsPort'] as const) {
+    const port = options[name];
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+      throw new RangeError(`Pebble: ${name} must be a port number from 1 to 65535, not ${port}`);
+    }
+  }
+  const validity = options.certificateValiditySeconds;
+  if (validity !== undefined && (!Number.isInteger(validity) || validity < 1)) {
+    throw new RangeError(
+      `Pebble: certificateValiditySeconds must be a positive whole number, not ${validity}`,
+    );
+  }
+}
+
+/** A throwaway CA and, signed by it, a certificate for localhost and 127.0.0.1. */
+async function makeServerCertificate(dir: string): Promise<void> {
+  const file = (name: string): string => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  fs.writeFileSync(
+    file('server.ext'),
+    [
+      'subjectAltName = DNS:localhost, IP:127.0.0.1',
+      'basicConstraints = critical, CA:FALSE',
+      'keyUsage = critical, digitalSignature',
+      'extendedKeyUsage = serverAuth',
+      '',
+    ].join('\n'),
+  );
+  await openssl([
+    ...['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem')],
+    ...['-days', '2', '-subj', '/CN=Gatehouse test: Pebble HTTPS CA'],
+    ...['-addext', 'basicConstraints=critical,CA:TRUE'],
+    ...['-addext', 'keyUsage=critical,keyCertSign'],
+  ]);
+  await openssl([
+    ...['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr')],
+    ...['-subj', '/CN=localhost'],
+  ]);
+  await openssl([
+    ...['x509', '-req', '-in', file('server.csr'), '-days', '2'],
+    ...['-CA', file('ca.pem'), '-CAkey', file('ca.key')],
+    ...['-set_serial', `0x${randomBytes(8).toString('hex')}`],
+    ...['-extfile', file('server.ext'), '-out', file('server.pem')],
+  ]);
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const result = await run('openssl', args);
+  if (result.code !== 0) {
+    throw new Error(`openssl ${args[0] ?? ''} failed (code ${result.code}): ${result.stderr}`);
+  }
+}
+
+function writeConfig(
+  dir: string,
+  ports: { listen: number; management: number },
+  options: PebbleOptions,
+): string {
+  const config = {
+    pebble: {
+      listenAddress: `127.0.0.1:${ports.listen}`,
+      managementListenAddress: `127.0.0.1:${ports.management}`,
+      certificate: path.join(dir, 'server.pem'),
+      privateKey: path.join(dir, 'server.key'),
+      httpPort: options.httpPort,
+      tlsPort: options.tlsPort,
+      ocspResponderURL: '',
+      externalAccountBindingRequired: false,
+      ...(options.certificateValiditySeconds === undefined
+        ? {}
+        : { certificateValidityPeriod: options.certificateValiditySeconds }),
+    },
+  };
+  const file = path.join(dir, 'pebble-config.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** Poll `check` until it holds, the child exits, or the deadline passes. */
+async function waitUntil(
+  deadline: { at: number; ms: number },
+  child: Child,
+  what: string,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  for (;;) {
+    if (!child.running) throw new Error(`${child.command} ${child.state}`);
+    if (await check()) return;
+    if (Date.now() > deadline.at) {
+      throw new Error(`${what}: no answer within ${deadline.ms} ms (startTimeoutMs)`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function answersDns(port: number): Promise<boolean> {
+  const resolver = new dns.Resolver({ timeout: 250, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  try {
+    return (await resolver.resolve4('ready.gatehouse.test')).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** One HTTPS request that trusts only `ca`, on a fresh connection, bounded at 5 s. */
+export function httpsRequest(url: string, ca: string, method = 'GET'): Promise<HttpsResponse> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method, ca, agent: false, timeout: 5_000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
+      });
+      response.on('error', reject);
+    });
+    request.on('timeout', () => {
+      request.destroy(new Error(`${method} ${url} timed out after 5 s`));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
