@@ -1,13 +1,42 @@
 /**
- * The acme-agent process. It will be the only process that talks to a
- * certificate authority (RFC 8555), asking the keyvault for every
- * signature; it must never see a private key nor write a file.
- *
- * For now it joins the supervisor's IPC, answers pings and stops when
- * asked. It obtains no certificates yet.
+ * The acme-agent process: the only process that talks to a certificate
+ * authority (RFC 8555). It keeps every domain in state.db certified,
+ * asking the keyvault for every signature, key and CSR; it holds no
+ * private key and writes no file. Its configuration comes from the
+ * supervisor's environment: the CA's directory URL, an extra root for the
+ * CA's HTTPS, and the account's contact address.
  */
-import { startChild } from '@gatehouse/gateway/ipc';
+import { type AcmeEvent, startChild } from '@gatehouse/gateway/ipc';
+import { CertificateAgent } from './agent.js';
+import { httpClient } from './acme/http.js';
 
 const runtime = startChild('acme-agent');
-runtime.log.info('acme-agent started; it obtains no certificates yet');
+const log = runtime.log;
+const directoryUrl =
+  process.env.GATEHOUSE_ACME_DIRECTORY ?? 'https://acme-v02.api.letsencrypt.org/directory';
+const trust = process.env.GATEHOUSE_ACME_TRUST_PEM;
+const email = process.env.GATEHOUSE_ACME_EMAIL;
+
+const agent = new CertificateAgent({
+  directoryUrl,
+  email,
+  http: httpClient(trust ? { extraRootsPem: trust } : {}),
+  ask: (type, payload) => runtime.channel.request(type, payload),
+  emit: function emitAcmeEvent(event: AcmeEvent) {
+    runtime.channel.emit('acme.event', event);
+  },
+  log: log.child('acme'),
+});
+
+runtime.channel.handle('acme.domains-changed', function domainsChanged() {
+  void agent.reconcile();
+  return {};
+});
+runtime.onShutdown(async function stopAgent() {
+  agent.stop();
+  await Promise.resolve();
+});
+
+log.info('acme-agent started', { issuer: directoryUrl });
 runtime.ready();
+void agent.reconcile();

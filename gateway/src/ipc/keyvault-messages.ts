@@ -164,7 +164,8 @@ export const KEYVAULT_REQUESTS = {
   },
   'keyvault.certificates': {
     handledBy: 'keyvault',
-    senders: ['supervisor'],
+    // The acme-agent reads dates and names (no keys) to plan renewals.
+    senders: ['supervisor', 'acme-agent'],
     timeoutMs: 5_000,
     payload: z.object({}).strict(),
     result: z.object({ certificates: z.array(certificateSummary).max(100_000) }).strict(),

@@ -2,6 +2,7 @@
  * The settings of `gatehouse run`, from flags and the environment, checked
  * before anything starts.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isLevel, type Level } from '../log/logger.js';
@@ -18,7 +19,19 @@ export interface RunOptions {
   controlMode: number;
   /** Close a connection that has sent no whole ClientHello in this time. */
   helloTimeoutMs: number;
+  /** The ACME CA's directory URL (RFC 8555 section 7.1.1). */
+  acmeDirectory: string;
+  /** A PEM file of an extra root for the CA's own HTTPS (Pebble needs one), already read. */
+  acmeTrust: string | undefined;
+  /** Contact for the ACME account. */
+  acmeEmail: string | undefined;
 }
+
+/** Let's Encrypt production and staging, by name. */
+export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
+  letsencrypt: 'https://acme-v02.api.letsencrypt.org/directory',
+  'letsencrypt-staging': 'https://acme-staging-v02.api.letsencrypt.org/directory',
+};
 
 export class OptionError extends Error {
   readonly code = 'invalid_option';
@@ -37,6 +50,9 @@ export interface RawRunOptions {
   'log-level'?: string | undefined;
   'control-mode'?: string | undefined;
   'hello-timeout'?: string | undefined;
+  'acme-directory'?: string | undefined;
+  'acme-trust'?: string | undefined;
+  'acme-email'?: string | undefined;
 }
 
 export function resolveRunOptions(
@@ -66,7 +82,52 @@ export function resolveRunOptions(
     logLevel,
     controlMode: mode(raw['control-mode']),
     helloTimeoutMs: integer('--hello-timeout', raw['hello-timeout'], 10, 1, 300) * 1000,
+    acmeDirectory: acmeDirectory(raw['acme-directory'] ?? env.GATEHOUSE_ACME_DIRECTORY),
+    acmeTrust: pemFile('--acme-trust', raw['acme-trust'] ?? env.GATEHOUSE_ACME_TRUST),
+    acmeEmail: email(raw['acme-email'] ?? env.GATEHOUSE_ACME_EMAIL),
   };
+}
+
+function acmeDirectory(text: string | undefined): string {
+  const value = ACME_DIRECTORIES[text ?? 'letsencrypt'] ?? text ?? '';
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url?.protocol !== 'https:' || value.length > 2048) {
+    throw new OptionError(
+      `--acme-directory takes an https URL of an ACME directory, or one of ` +
+        `${Object.keys(ACME_DIRECTORIES).join(', ')} (got "${value}")`,
+    );
+  }
+  return value;
+}
+
+function pemFile(flag: string, file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new OptionError(
+      `${flag} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'}); ` +
+        'give a PEM file of the root certificate to trust',
+    );
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----') || text.length > 256 * 1024) {
+    throw new OptionError(`${flag} ${file} holds no PEM certificate; give the CA's root as PEM`);
+  }
+  return text;
+}
+
+function email(text: string | undefined): string | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^[^\s@<>,;:"]{1,64}@[A-Za-z0-9.-]{1,253}$/.test(text)) {
+    throw new OptionError(`--acme-email takes one address such as ops@example.com (got "${text}")`);
+  }
+  return text;
 }
 
 function port(flag: string, text: string | undefined, fallback: number): number {
