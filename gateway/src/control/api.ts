@@ -8,6 +8,10 @@ import { z } from 'zod';
 import type { ChildInfo } from '../supervisor/managed-child.js';
 import { IpcError } from '../ipc/channel.js';
 import type { ChildRole, RequestPayload, RequestResult, RequestType } from '../ipc/messages.js';
+import { StateError, type StateErrorCode } from '../state/errors.js';
+import type { StateView } from '../state/service.js';
+import { MAX_EVENT_PAGE } from '../state/limits.js';
+import type { Domain, StoredEvent } from '../state/store.js';
 
 export type RoleHealth = 'up' | 'degraded' | 'down';
 
@@ -34,6 +38,24 @@ export interface SupervisorView {
   startedAt: number;
   /** Ask the role that answers `type`, as the supervisor. */
   ask<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<RequestResult<T>>;
+  /** The domains and events in state.db. */
+  state: StateView;
+}
+
+/** A domain as the API shows it. */
+export interface DomainRow {
+  name: string;
+  /** ISO 8601. */
+  added_at: string;
+}
+
+/** An event as the API shows it. */
+export interface EventRow {
+  id: number;
+  /** ISO 8601, when the supervisor recorded it. */
+  time: string;
+  type: string;
+  payload: unknown;
 }
 
 const importBody = z
@@ -48,6 +70,30 @@ const importBody = z
       .max(16 * 1024),
   })
   .strict();
+
+const addDomainBody = z.object({ name: z.string().max(1024) }).strict();
+
+/** Query values are strings; an event id or a count is digits only. */
+const count = z
+  .string()
+  .regex(/^[0-9]{1,15}$/)
+  .transform(Number);
+const eventsQuery = z
+  .object({
+    after: count.optional(),
+    limit: count.pipe(z.number().int().min(1).max(MAX_EVENT_PAGE)).optional(),
+  })
+  .strict();
+
+/** The HTTP status of each refusal of state.db. */
+const STATE_ERROR_STATUS: Record<StateErrorCode, 400 | 409 | 500 | 503> = {
+  invalid_domain_name: 400,
+  too_many_domains: 409,
+  invalid_event: 400,
+  schema_too_new: 500,
+  state_unreadable: 500,
+  closed: 503,
+};
 
 export function createControlApi(view: SupervisorView): Hono {
   const app = new Hono();
@@ -127,6 +173,62 @@ export function createControlApi(view: SupervisorView): Hono {
     return c.json({ certificate_pem: certificatePem });
   });
 
+  app.get('/v1/domains', function listDomains(c) {
+    return c.json({ domains: view.state.listDomains().map(toDomainRow) });
+  });
+
+  app.post('/v1/domains', async function addDomain(c) {
+    const body = addDomainBody.safeParse(await c.req.json().catch(() => undefined));
+    if (!body.success) {
+      return c.json(
+        {
+          error: {
+            code: 'invalid_request',
+            message:
+              'Send JSON {"name": "<DNS name or IP address>"}, such as {"name": "example.com"}',
+          },
+        },
+        400,
+      );
+    }
+    const { domain, added } = view.state.addDomain(body.data.name);
+    return c.json({ domain: toDomainRow(domain), added }, added ? 201 : 200);
+  });
+
+  app.delete('/v1/domains/:name', function removeDomain(c) {
+    const name = c.req.param('name');
+    if (!view.state.removeDomain(name)) {
+      return c.json(
+        {
+          error: {
+            code: 'not_found',
+            message: `No domain ${name}; see GET /v1/domains for the list`,
+          },
+        },
+        404,
+      );
+    }
+    return c.body(null, 204);
+  });
+
+  app.get('/v1/events', function listEvents(c) {
+    const query = eventsQuery.safeParse(c.req.query());
+    if (!query.success) {
+      return c.json(
+        {
+          error: {
+            code: 'invalid_request',
+            message:
+              `Query parameters: after=<event id> (events after that one) and ` +
+              `limit=<1 to ${MAX_EVENT_PAGE}> (default 100); nothing else`,
+          },
+        },
+        400,
+      );
+    }
+    return c.json({ events: view.state.listEvents(query.data).map(toEventRow) });
+  });
+
   app.notFound(function notFound(c) {
     return c.json(
       {
@@ -140,6 +242,12 @@ export function createControlApi(view: SupervisorView): Hono {
   });
 
   app.onError(function internalError(error, c) {
+    if (error instanceof StateError) {
+      return c.json(
+        { error: { code: error.code, message: error.message } },
+        STATE_ERROR_STATUS[error.code],
+      );
+    }
     // A role that is down or slow is the API's 503, with the reason.
     if (error instanceof IpcError && (error.code === 'unavailable' || error.code === 'timeout')) {
       return c.json({ error: { code: error.code, message: error.message } }, 503);
@@ -155,6 +263,19 @@ export function createControlApi(view: SupervisorView): Hono {
   });
 
   return app;
+}
+
+function toDomainRow(domain: Domain): DomainRow {
+  return { name: domain.name, added_at: new Date(domain.addedAt).toISOString() };
+}
+
+function toEventRow(event: StoredEvent): EventRow {
+  return {
+    id: event.id,
+    time: new Date(event.time).toISOString(),
+    type: event.type,
+    payload: event.payload,
+  };
 }
 
 function toRow(child: ChildInfo): ProcessRow {

@@ -8,7 +8,7 @@ import type { Duplex, Readable } from 'node:stream';
 import readline from 'node:readline';
 import { Channel, type ChannelOptions } from '../ipc/channel.js';
 import { CHILD_ENV } from '../ipc/child.js';
-import type { ChildRole } from '../ipc/messages.js';
+import type { ChildRole, EventPayload, EventType } from '../ipc/messages.js';
 import type { Logger } from '../log/logger.js';
 import type { LogStream } from '../log/stream.js';
 
@@ -25,6 +25,9 @@ export interface ChildSpec {
   /** The child's whole environment (see child-env.ts), without the IPC variables. */
   env: Record<string, string>;
 }
+
+/** An event a child emitted, checked against the message table; narrowing on `type` types it. */
+export type ChildEvent = { [T in EventType]: { type: T; payload: EventPayload<T> } }[EventType];
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -80,6 +83,8 @@ export class ManagedChild {
     private readonly backoff: BackoffPolicy,
     /** Passes on a request this child sent to the role that answers it. */
     private readonly forward: NonNullable<ChannelOptions['forward']>,
+    /** Receives every event but child.ready, which this class handles. */
+    private readonly onEvent?: (event: ChildEvent) => void,
   ) {}
 
   /** The channel to a child that is running (ready and not stopping), or undefined. */
@@ -154,8 +159,9 @@ export class ManagedChild {
       onLog: (record) => {
         this.logStream.write(this.origin(child), record);
       },
-      onEvent: (type) => {
+      onEvent: (type, payload) => {
         if (type === 'child.ready') this.markReady();
+        else this.onEvent?.({ type, payload } as ChildEvent);
       },
       forward: this.forward,
     });

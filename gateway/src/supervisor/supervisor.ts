@@ -34,6 +34,8 @@ import {
 } from './managed-child.js';
 import type { RunOptions } from './options.js';
 import { openListeners, type Listener } from './listeners.js';
+import { StateService } from '../state/service.js';
+import { STATE_FILE, StateStore } from '../state/store.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -67,6 +69,8 @@ export class Supervisor {
   private readonly handlers = new Map<RequestType, SupervisorHandler>();
   private control: ControlServer | undefined;
   private lock: DataDirLock | undefined;
+  private stateStore: StateStore | undefined;
+  private state: StateService | undefined;
   private listeners: Listener[] = [];
   private stopping: Promise<void> | undefined;
 
@@ -125,6 +129,7 @@ export class Supervisor {
     prepareDataDir(options.dataDir);
     this.lock = lockDataDir(options.dataDir);
     process.title = 'gatehouse run';
+    const state = this.openState();
 
     this.listeners = openListeners(loadAcceptorAddon(), options, log.child('listen'));
 
@@ -133,6 +138,7 @@ export class Supervisor {
       children: () => this.childInfo(),
       startedAt: this.startedAt,
       ask: (type, payload) => this.ask(type, payload),
+      state,
     });
     this.control = await serveControlSocket(
       api,
@@ -182,8 +188,22 @@ export class Supervisor {
       this.options.logStream,
       this.options.backoff ?? DEFAULT_BACKOFF,
       (type, payload, origin) => this.route(type, payload, origin),
+      (event) => {
+        if (event.type === 'acme.event') this.state?.recordAcmeEvent(event.payload);
+      },
     );
     this.children.push(child);
+  }
+
+  /** state.db: the domains the acme-agent asks for, and where its events are kept. */
+  private openState(): StateService {
+    this.stateStore = StateStore.open({ path: path.join(this.options.dataDir, STATE_FILE) });
+    const state = new StateService(this.stateStore, this.log.child('state'), () =>
+      this.ask('acme.domains-changed', {}),
+    );
+    this.state = state;
+    this.answer('supervisor.domains', () => Promise.resolve(state.domainsForAgent()));
+    return state;
   }
 
   /** Ask the role that answers `type`, as the supervisor (for the control API). */
@@ -259,6 +279,7 @@ export class Supervisor {
     const addon = this.listeners.length > 0 ? loadAcceptorAddon() : undefined;
     for (const listener of this.listeners) addon?.closeFd(listener.fd);
     this.listeners = [];
+    this.stateStore?.close();
     this.lock?.release();
     if (this.children.length > 0) this.log.info('stopped');
   }
