@@ -15,6 +15,7 @@ import {
   importCertificateCommand,
   listCertificatesCommand,
 } from './certificates.js';
+import { addDomainCommand, listDomainsCommand, removeDomainCommand } from './domains.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -22,6 +23,12 @@ Commands:
   run       Start Gatehouse in the foreground (supervisor, keyvault, acme-agent, workers)
   status    Show the state of each process of a running Gatehouse
   ca root   Print the local CA's root certificate (PEM), for clients to trust
+  domains add NAME
+            Add a DNS name (or *.wildcard) or IP address for Gatehouse to certify
+  domains remove NAME
+            Remove a domain (its certificates stay in the vault)
+  domains list [--json]
+            The domains in state.db, with when each was added
   certificates list [--json]
             The certificates in the vault: id, names, expiry, issuer
   certificates import --chain FILE --key FILE
@@ -46,7 +53,7 @@ Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
   --json              Print JSON instead of a table
 
-Options of ca, certificates and vault:
+Options of ca, domains, certificates and vault:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
 `;
 
@@ -98,6 +105,30 @@ function certificatesCommand(args: string[]): Promise<number> {
   throw new UsageError(CERTIFICATES_USAGE);
 }
 
+const DOMAINS_USAGE =
+  'Usage: gatehouse domains add NAME | remove NAME | list [--json] [--data DIR]';
+
+function domainsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { data: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const [action, ...operands] = positionals;
+  const dataDir = dataDirOf(values.data);
+  if (values.json !== undefined && action !== 'list') throw new UsageError(DOMAINS_USAGE);
+  if (action === 'list' && operands.length === 0) {
+    return listDomainsCommand(dataDir, values.json ?? false);
+  }
+  const [name] = operands;
+  if (name !== undefined && operands.length === 1) {
+    if (action === 'add') return addDomainCommand(dataDir, name);
+    if (action === 'remove') return removeDomainCommand(dataDir, name);
+  }
+  throw new UsageError(DOMAINS_USAGE);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -138,6 +169,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return caRootCommand(dataDirOf(values.data));
     }
+    case 'domains':
+      return domainsCommand(rest);
     case 'certificates':
       return certificatesCommand(rest);
     case 'vault': {
