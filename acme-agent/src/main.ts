@@ -8,6 +8,7 @@
  */
 import { type AcmeEvent, startChild } from '@gatehouse/gateway/ipc';
 import { CertificateAgent } from './agent.js';
+import type { ChallengeType } from './order.js';
 import { httpClient } from './acme/http.js';
 
 const runtime = startChild('acme-agent');
@@ -16,6 +17,9 @@ const directoryUrl =
   process.env.GATEHOUSE_ACME_DIRECTORY ?? 'https://acme-v02.api.letsencrypt.org/directory';
 const trust = process.env.GATEHOUSE_ACME_TRUST_PEM;
 const email = process.env.GATEHOUSE_ACME_EMAIL;
+const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,http-01')
+  .split(',')
+  .filter((type): type is ChallengeType => type === 'tls-alpn-01' || type === 'http-01');
 
 const agent = new CertificateAgent({
   directoryUrl,
@@ -26,6 +30,7 @@ const agent = new CertificateAgent({
     runtime.channel.emit('acme.event', event);
   },
   log: log.child('acme'),
+  challengeTypes,
 });
 
 runtime.channel.handle('acme.domains-changed', function domainsChanged() {

@@ -48,6 +48,11 @@ Options of run:
   --log-level LEVEL   debug, info, warn or error (default info)
   --control-mode MODE File mode of <data>/control.sock (default 600)
   --hello-timeout S   Seconds a client has to send its TLS ClientHello (default 10)
+  --acme-directory URL
+                      ACME CA directory, or letsencrypt / letsencrypt-staging (default letsencrypt)
+  --acme-trust FILE   Extra root (PEM) to trust for the CA's own HTTPS, e.g. a test CA's
+  --acme-email ADDR   Contact address for the ACME account
+  --acme-challenge T  Challenge types to answer, in order: tls-alpn-01,http-01 (the default)
 
 Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
@@ -145,6 +150,10 @@ async function main(argv: string[]): Promise<number> {
           'log-level': { type: 'string' },
           'control-mode': { type: 'string' },
           'hello-timeout': { type: 'string' },
+          'acme-directory': { type: 'string' },
+          'acme-trust': { type: 'string' },
+          'acme-email': { type: 'string' },
+          'acme-challenge': { type: 'string' },
         },
       });
       return runCommand(values);

@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
 import { OptionError, resolveRunOptions } from './options.js';
+
+const TRUST_PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-options-test-'));
+const trustFile = path.join(scratch, 'root.pem');
+fs.writeFileSync(trustFile, TRUST_PEM);
+const notPemFile = path.join(scratch, 'notes.txt');
+fs.writeFileSync(notPemFile, 'not a certificate\n');
+after(() => {
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
 
 describe('resolveRunOptions', () => {
   it('takes the data directory from the environment when no flag is given', () => {
@@ -24,6 +36,10 @@ describe('resolveRunOptions', () => {
         'log-level': 'debug',
         'control-mode': '660',
         'hello-timeout': '5',
+        'acme-directory': 'letsencrypt-staging',
+        'acme-trust': trustFile,
+        'acme-email': 'ops@example.com',
+        'acme-challenge': 'http-01,tls-alpn-01',
       },
       {},
     );
@@ -38,8 +54,19 @@ describe('resolveRunOptions', () => {
         logLevel: 'debug',
         controlMode: 0o660,
         helloTimeoutMs: 5_000,
+        acmeDirectory: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+        acmeTrust: TRUST_PEM,
+        acmeEmail: 'ops@example.com',
+        acmeChallenges: ['http-01', 'tls-alpn-01'],
       },
     );
+  });
+
+  it("defaults to Let's Encrypt production and both challenge types", () => {
+    const options = resolveRunOptions({}, {});
+    assert.equal(options.acmeDirectory, 'https://acme-v02.api.letsencrypt.org/directory');
+    assert.deepEqual(options.acmeChallenges, ['tls-alpn-01', 'http-01']);
+    assert.equal(options.acmeTrust, undefined);
   });
 
   const refusals: [string, Parameters<typeof resolveRunOptions>[0], RegExp][] = [
@@ -71,6 +98,21 @@ describe('resolveRunOptions', () => {
       { 'hello-timeout': '0' },
       /--hello-timeout must be a whole number from 1 to 300/,
     ],
+    [
+      'a plain-HTTP directory',
+      { 'acme-directory': 'http://ca.test/dir' },
+      /--acme-directory takes an https URL .* \(got "http:\/\/ca.test\/dir"\)/,
+    ],
+    ['an unknown CA name', { 'acme-directory': 'letsencrypt-prod' }, /--acme-directory takes/],
+    [
+      'a trust file that does not exist',
+      { 'acme-trust': '/nonexistent/root.pem' },
+      /--acme-trust \/nonexistent\/root.pem cannot be read \(ENOENT\)/,
+    ],
+    ['a trust file that is not PEM', { 'acme-trust': notPemFile }, /holds no PEM certificate/],
+    ['two addresses', { 'acme-email': 'a@x.test,b@x.test' }, /--acme-email takes one address/],
+    ['an unknown challenge', { 'acme-challenge': 'dns-01' }, /--acme-challenge takes tls-alpn-01/],
+    ['a repeated challenge', { 'acme-challenge': 'http-01,http-01' }, /--acme-challenge takes/],
   ];
   for (const [what, raw, message] of refusals) {
     it(`refuses ${what} with a message that names the flag`, () => {

@@ -25,7 +25,12 @@ export interface RunOptions {
   acmeTrust: string | undefined;
   /** Contact for the ACME account. */
   acmeEmail: string | undefined;
+  /** Challenge types the acme-agent answers, in order of preference. */
+  acmeChallenges: AcmeChallengeType[];
 }
+
+export const ACME_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01'] as const;
+export type AcmeChallengeType = (typeof ACME_CHALLENGE_TYPES)[number];
 
 /** Let's Encrypt production and staging, by name. */
 export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
@@ -53,6 +58,7 @@ export interface RawRunOptions {
   'acme-directory'?: string | undefined;
   'acme-trust'?: string | undefined;
   'acme-email'?: string | undefined;
+  'acme-challenge'?: string | undefined;
 }
 
 export function resolveRunOptions(
@@ -85,7 +91,22 @@ export function resolveRunOptions(
     acmeDirectory: acmeDirectory(raw['acme-directory'] ?? env.GATEHOUSE_ACME_DIRECTORY),
     acmeTrust: pemFile('--acme-trust', raw['acme-trust'] ?? env.GATEHOUSE_ACME_TRUST),
     acmeEmail: email(raw['acme-email'] ?? env.GATEHOUSE_ACME_EMAIL),
+    acmeChallenges: challenges(raw['acme-challenge'] ?? env.GATEHOUSE_ACME_CHALLENGE),
   };
+}
+
+function challenges(text: string | undefined): AcmeChallengeType[] {
+  if (text === undefined) return [...ACME_CHALLENGE_TYPES];
+  const types = text.split(',').map((item) => item.trim());
+  const known = (type: string): type is AcmeChallengeType =>
+    (ACME_CHALLENGE_TYPES as readonly string[]).includes(type);
+  if (types.length === 0 || !types.every(known) || new Set(types).size !== types.length) {
+    throw new OptionError(
+      `--acme-challenge takes ${ACME_CHALLENGE_TYPES.join(' and/or ')}, comma-separated in ` +
+        `order of preference (got "${text}")`,
+    );
+  }
+  return types;
 }
 
 function acmeDirectory(text: string | undefined): string {

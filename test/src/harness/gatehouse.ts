@@ -28,6 +28,9 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Use this data directory instead of a new one; cleanup() removes it all the same. */
   dataDir?: string;
+  /** Ports to serve on (a test CA must know them first); free ones by default. */
+  httpsPort?: number;
+  httpPort?: number;
 }
 
 export class Gatehouse {
@@ -58,8 +61,8 @@ export class Gatehouse {
 
   static async start(options: StartOptions = {}): Promise<Gatehouse> {
     const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-test-'));
-    const httpsPort = await freePort();
-    const httpPort = await freePort();
+    const httpsPort = options.httpsPort ?? (await freePort());
+    const httpPort = options.httpPort ?? (await freePort());
     const argv = [...(options.wrapper ?? []), GATEHOUSE_BIN];
     const command = argv.shift() ?? GATEHOUSE_BIN;
     const child = spawn(
@@ -141,14 +144,16 @@ export class Gatehouse {
   ): Promise<{ code: number | null; ms: number }> {
     const started = Date.now();
     if (this.running) this.process.kill(signal);
+    let timeout: NodeJS.Timeout | undefined;
     const timer = new Promise<'timeout'>((resolve) => {
-      setTimeout(() => {
+      timeout = setTimeout(() => {
         resolve('timeout');
       }, timeoutMs);
     });
-    if ((await Promise.race([this.exited.then(() => 'exited' as const), timer])) === 'timeout') {
-      throw new Error(`gatehouse did not stop within ${timeoutMs} ms`);
-    }
+    // The timer is cleared either way, so that it keeps no test file open.
+    const outcome = await Promise.race([this.exited.then(() => 'exited' as const), timer]);
+    clearTimeout(timeout);
+    if (outcome === 'timeout') throw new Error(`gatehouse did not stop within ${timeoutMs} ms`);
     return { code: this.exitCode ?? null, ms: Date.now() - started };
   }
 
