@@ -66,6 +66,7 @@ function serve(opened: OpenedVault, dir: string): void {
   channel.handle('keyvault.challenge-certificate', (request) =>
     vault.challengeCertificate(request),
   );
+  channel.handle('keyvault.challenge-bundle', (request) => vault.challengeBundle(request));
   channel.handle('keyvault.store-chain', (request) => vault.storeChain(request));
   channel.handle('keyvault.bundle', (request) => vault.bundle(request));
   channel.handle('keyvault.certificates', () => vault.certificates());

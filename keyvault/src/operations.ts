@@ -6,7 +6,8 @@
  * requests for the same account key may overlap).
  *
  * No method returns an ACME account private key. `bundle` returns a
- * certificate's key, and the supervisor lets only workers ask for it.
+ * certificate's key and `challengeBundle` a tls-alpn-01 key, and the
+ * supervisor lets only workers ask for them.
  */
 import { createHash } from 'node:crypto';
 import type { RequestPayload, RequestResult, RequestType } from '@gatehouse/gateway/ipc';
@@ -198,6 +199,24 @@ export class KeyVault {
       expiresAt: Math.min(certificate.notAfter.getTime(), Date.now() + CHALLENGE_LIFETIME_MS),
     });
     return { challengeId: stored.keyId, certificatePem: stored.certificatePem };
+  }
+
+  /**
+   * The pending tls-alpn-01 certificate for an identifier and its key, for
+   * a worker to serve (the supervisor lets only workers ask); null when
+   * there is none or it expired.
+   */
+  challengeBundle(
+    request: RequestPayload<'keyvault.challenge-bundle'>,
+  ): Result<'keyvault.challenge-bundle'> {
+    const challenge = this.store.getChallengeCertificate(normalizeIdentifier(request.identifier));
+    if (!challenge || challenge.expiresAt <= Date.now()) return null;
+    this.#stored(challenge.keyId, 'challenge');
+    const pkcs8 = this.store.getPrivateKey(challenge.keyId);
+    if (!pkcs8) return null;
+    const keyPem = pem('PRIVATE KEY', pkcs8);
+    pkcs8.fill(0);
+    return { certificatePem: challenge.certificatePem, keyPem };
   }
 
   /** Keep an issued chain once it matches its key and the identifiers ordered. */
