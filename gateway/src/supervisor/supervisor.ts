@@ -24,6 +24,7 @@ import {
   type Role,
 } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
+import { answerChallenges } from './challenges.js';
 import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
 import {
@@ -147,6 +148,7 @@ export class Supervisor {
     );
     log.info('control socket ready', { path: this.control.path });
 
+    answerChallenges(this);
     this.add('keyvault', undefined, []);
     this.add('acme-agent', undefined, []);
     for (let n = 1; n <= options.workers; n += 1) {
