@@ -1,6 +1,7 @@
 /**
  * What a worker answers until routes are configured: a small page on
- * HTTPS, and a redirect to HTTPS on plain HTTP.
+ * HTTPS, and on plain HTTP a redirect to HTTPS, except for pending http-01
+ * challenges (RFC 8555 section 8.3), which plain HTTP must answer itself.
  */
 import type { HttpRequest, HttpResponse } from '@btc-vision/uwebsockets.js';
 
@@ -49,6 +50,35 @@ export function serveHttpRedirect(httpsPort: number) {
     const location = `https://${host[1]}${port}${url}${query ? `?${query}` : ''}`;
     res.cork(() => {
       res.writeStatus('308 Permanent Redirect').writeHeader('location', location).end();
+    });
+  };
+}
+
+/** The path a CA fetches an http-01 key authorization from; the token is the last segment. */
+export const HTTP_CHALLENGE_ROUTE = '/.well-known/acme-challenge/:token';
+
+/**
+ * GET /.well-known/acme-challenge/<token>: the key authorization of a
+ * pending http-01 challenge, else 404. Answered on plain HTTP rather than
+ * redirected: a name waiting for its first certificate has none to serve
+ * over HTTPS yet.
+ */
+export function serveHttpChallenge(keyAuthorization: (token: string) => string | undefined) {
+  return function answerHttpChallenge(res: HttpResponse, req: HttpRequest): void {
+    const answer = keyAuthorization(req.getParameter(0) ?? '');
+    res.cork(() => {
+      if (answer === undefined) {
+        res
+          .writeStatus('404 Not Found')
+          .writeHeader('content-type', 'text/plain')
+          .end('No ACME challenge is pending for this token\n');
+        return;
+      }
+      res
+        .writeStatus('200 OK')
+        .writeHeader('content-type', 'text/plain')
+        .writeHeader('cache-control', 'no-store')
+        .end(answer);
     });
   };
 }
