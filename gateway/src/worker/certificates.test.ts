@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { IpcError } from '../ipc/channel.js';
 import { Logger } from '../log/logger.js';
 import type { LogRecord } from '../ipc/messages.js';
-import { CertificateLoader, type CertificateTarget } from './certificates.js';
+import { CertificateLoader, addressKey, type CertificateTarget } from './certificates.js';
+import type { Identifier } from './names.js';
 import type { NamedCertificate } from './tls-apps.js';
 
 /** Records what would be loaded into uWS. */
@@ -13,7 +14,7 @@ class FakeTarget {
   certificateId(name: string): string | undefined {
     return this.loaded.get(name);
   }
-  names(): Iterable<string> {
+  keys(): Iterable<string> {
     return this.loaded.keys();
   }
   get size(): number {
@@ -38,7 +39,8 @@ class FakeKeyvault {
     reject: (error: Error) => void;
   }[] = [];
 
-  lookup = (name: string): Promise<NamedCertificate | null> => {
+  lookup = ({ type, value }: Identifier): Promise<NamedCertificate | null> => {
+    const name = type === 'ip' ? `ip:${value}` : value;
     this.asked.push(name);
     return new Promise((resolve, reject) => this.#waiting.push({ name, resolve, reject }));
   };
@@ -180,6 +182,23 @@ describe('CertificateLoader', () => {
     keyvault.fail('a.example.test', new IpcError('timeout', 'no answer'));
     await assert.rejects(failing, /no answer/);
     assert.equal(target.certificateId('a.example.test'), 'crt_a', 'kept what it had');
+  });
+
+  it('finds a certificate by local address for clients without SNI', async () => {
+    const { target, keyvault, loader } = setup();
+    const key = addressKey('::0:1') ?? '';
+    assert.equal(key, 'ip:0:0:0:0:0:0:0:1');
+    assert.equal(addressKey('0.0.0.0'), undefined, 'no connection arrives on a wildcard');
+    const wait = loader.prepare(key);
+    assert.deepEqual(keyvault.asked, ['ip:0:0:0:0:0:0:0:1']);
+    keyvault.answer(key, 'crt_ip');
+    await wait;
+    assert.equal(target.certificateId(key), 'crt_ip');
+
+    const reloaded = loader.reload([{ type: 'ip', value: '::1' }]);
+    keyvault.answer(key, 'crt_ip2');
+    await reloaded;
+    assert.equal(target.certificateId(key), 'crt_ip2');
   });
 
   it('unloads a name the keyvault no longer has a certificate for', async () => {

@@ -1,8 +1,9 @@
 /**
  * Which certificate a TLS connection gets, found by its SNI before the
- * hand-off to uWS: a name not seen before is looked up in the keyvault
- * once, its connection waiting a moment for the answer, and a found
- * certificate is loaded for every later handshake. uWS's own
+ * hand-off to uWS (or, without SNI, by the address it connected to): a
+ * name not seen before is looked up in the keyvault once, its connection
+ * waiting a moment for the answer, and a found certificate is loaded for
+ * every later handshake. uWS's own
  * `missingServerName` hook could not do this: it is synchronous, so an
  * answer that arrives later serves only the next handshake.
  *
@@ -13,20 +14,37 @@
  */
 import { IpcError } from '../ipc/channel.js';
 import type { Logger } from '../log/logger.js';
-import { checkIdentifier, type Identifier } from './names.js';
+import { canonicalIp, checkIdentifier, type Identifier } from './names.js';
 import type { NamedCertificate } from './tls-apps.js';
+
+/**
+ * What a certificate is found by: a lowercase DNS name from SNI, or, for a
+ * client without SNI, `ip:` and the canonical local address (addressKey).
+ */
+export type CertificateKey = string;
+
+/** The key of a local address, or undefined for one no connection arrives on. */
+export function addressKey(ip: string): CertificateKey | undefined {
+  const canonical = canonicalIp(ip);
+  return canonical === undefined ? undefined : `ip:${canonical}`;
+}
+
+/** The identifier the keyvault knows a key's certificate by. */
+export function identifierOfKey(key: CertificateKey): Identifier {
+  return key.startsWith('ip:') ? { type: 'ip', value: key.slice(3) } : { type: 'dns', value: key };
+}
 
 /** Where certificates are loaded; TlsApps in a worker. */
 export interface CertificateTarget {
-  certificateId(name: string): string | undefined;
-  names(): Iterable<string>;
+  certificateId(key: CertificateKey): string | undefined;
+  keys(): Iterable<CertificateKey>;
   readonly size: number;
-  load(name: string, certificate: NamedCertificate): void;
-  unload(name: string): void;
+  load(key: CertificateKey, certificate: NamedCertificate): void;
+  unload(key: CertificateKey): void;
 }
 
-/** Ask the keyvault for the newest certificate for a DNS name; null when it has none. */
-export type BundleLookup = (name: string) => Promise<NamedCertificate | null>;
+/** Ask the keyvault for the newest certificate for an identifier; null when it has none. */
+export type BundleLookup = (identifier: Identifier) => Promise<NamedCertificate | null>;
 
 export interface CertificateLoaderOptions {
   /** How long a connection waits for its name's lookup before it gets the default certificate. */
@@ -93,8 +111,9 @@ export class CertificateLoader {
   }
 
   /**
-   * Called for a connection to `name` (a checked, lowercase DNS name) before
-   * its hand-off: undefined when it can be handed off now, or a promise
+   * Called for a connection to `name` (a checked, lowercase DNS name, or an
+   * address key) before its hand-off: undefined when it can be handed off
+   * now, or a promise
    * that resolves, never rejects, once its certificate is loaded, known
    * missing, or it has waited `waitMs`.
    */
@@ -119,13 +138,17 @@ export class CertificateLoader {
   /**
    * Load the newest certificate for each identifier now, forgetting that a
    * name had none (worker.certificates-changed). A wildcard reloads the
-   * names one label under it that were looked up; an IP address has no
-   * SNI, so it has nothing to reload. Rejects when a lookup fails.
+   * names one label under it that were looked up. Rejects when a lookup
+   * fails.
    */
   async reload(identifiers: Identifier[]): Promise<void> {
     const names = new Set<string>();
     for (const identifier of identifiers) {
-      if (identifier.type !== 'dns') continue;
+      if (identifier.type === 'ip') {
+        const key = addressKey(identifier.value);
+        if (key !== undefined) names.add(key);
+        continue;
+      }
       const { value } = checkIdentifier(identifier, { wildcard: true });
       if (!value.startsWith('*.')) names.add(value);
       else for (const name of this.#namesUnder(value.slice(1))) names.add(name);
@@ -135,7 +158,7 @@ export class CertificateLoader {
         this.#misses.delete(name);
         const sequence = this.#begin(name);
         try {
-          this.#apply(name, sequence, await this.lookup(name));
+          this.#apply(name, sequence, await this.lookup(identifierOfKey(name)));
         } finally {
           this.#end(name);
         }
@@ -146,7 +169,7 @@ export class CertificateLoader {
   #connectionLookup(name: string): Promise<void> {
     const sequence = this.#begin(name);
     this.#connectionLookups += 1;
-    const done = this.lookup(name)
+    const done = this.lookup(identifierOfKey(name))
       .then(
         (certificate) => {
           this.#apply(name, sequence, certificate);
@@ -246,7 +269,7 @@ export class CertificateLoader {
   #namesUnder(suffix: string): string[] {
     const under = (name: string): boolean =>
       name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.');
-    return [...this.target.names(), ...this.#misses.keys()].filter(under);
+    return [...this.target.keys(), ...this.#misses.keys()].filter(under);
   }
 
   #warnFull(): void {

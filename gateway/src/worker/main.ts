@@ -6,9 +6,9 @@
  * writes no key file that outlives loading.
  *
  * Each name gets the certificate the keyvault holds for it, looked up at
- * its first connection (certificates.ts); a name without one, or a client
- * without SNI, gets the keyvault's local-CA certificate for localhost,
- * fetched at start. Known gap: that default is not fetched again, so a
+ * its first connection (certificates.ts), and a client without SNI the one
+ * for the IP address it connected to; anything else gets the keyvault's
+ * local-CA certificate for localhost, fetched at start. Known gap: that default is not fetched again, so a
  * worker running longer than the leaf's 7 days serves it expired until it
  * restarts. ACME validations get the pending challenges (challenges.ts).
  */
@@ -17,7 +17,7 @@ import { startChild } from '../ipc/child.js';
 import type { RequestPayload, RequestResult, RequestType } from '../ipc/messages.js';
 import { loadAcceptorAddon, type NativeAcceptor } from '../native/addon.js';
 import { loadUws } from '../uws/load.js';
-import { CertificateLoader } from './certificates.js';
+import { CertificateLoader, addressKey, type CertificateKey } from './certificates.js';
 import { ACME_TLS_ALPN, WorkerChallenges, serveTlsAlpnChallenge } from './challenges.js';
 import { parseListeners } from './listeners.js';
 import { serverNameOf } from './names.js';
@@ -57,10 +57,8 @@ const tlsApps = new TlsApps(
 );
 const certificates = new CertificateLoader(
   tlsApps,
-  async function lookUpCertificate(name) {
-    const found = await channel.request('keyvault.bundle', {
-      identifier: { type: 'dns', value: name },
-    });
+  async function lookUpCertificate(identifier) {
+    const found = await channel.request('keyvault.bundle', { identifier });
     return (
       found && { certificateId: found.certificateId, certPem: found.chainPem, keyPem: found.keyPem }
     );
@@ -100,7 +98,7 @@ const acceptors: NativeAcceptor[] = listeners.map((listener) => {
   return addon.createAcceptor(
     listener.fd,
     { tls, helloTimeoutMs, maxPending: MAX_PENDING_HELLOS },
-    tls ? onTlsConnection : onPlainConnection,
+    tls ? tlsConnections(addressKey(listener.host)) : onPlainConnection,
   );
 });
 
@@ -124,30 +122,40 @@ runtime.ready();
 void syncChallenges('ready');
 
 /**
- * A TLS connection whose ClientHello the acceptor read. The fd is ours
- * from the first moment: every path adopts it, hands it to a Node socket
- * or closes it, exactly once.
+ * The handler of TLS connections on one listener; `local` is the key of
+ * its address, which a client without SNI connected to. Known gap: on a
+ * wildcard address (0.0.0.0, ::) the acceptor does not say which local
+ * address a connection reached, so a client without SNI there gets the
+ * default certificate, not one for the IP address it used.
  */
-function onTlsConnection(fd: number, sni: string | undefined, alpn: string[]): void {
-  const name = serverNameOf(sni);
-  if (alpn.includes(ACME_TLS_ALPN)) {
-    // RFC 8737 section 3: a validator offers acme-tls/1 and expects the
-    // challenge certificate; a name with none pending gets a clean refusal.
-    const context = name === undefined ? undefined : challenges.tlsAlpnContext(name);
-    if (context) serveTlsAlpnChallenge(fd, context, log);
-    else addon.sendAlertAndClose(fd, ALERT_NO_APPLICATION_PROTOCOL);
-    return;
-  }
+function tlsConnections(local: CertificateKey | undefined) {
+  /**
+   * A connection whose ClientHello the acceptor read. The fd is ours from
+   * the first moment: every path adopts it, hands it to a Node socket or
+   * closes it, exactly once.
+   */
+  return function onTlsConnection(fd: number, sni: string | undefined, alpn: string[]): void {
+    const name = serverNameOf(sni);
+    if (alpn.includes(ACME_TLS_ALPN)) {
+      // RFC 8737 section 3: a validator offers acme-tls/1 and expects the
+      // challenge certificate; a name with none pending gets a refusal.
+      const context = name === undefined ? undefined : challenges.tlsAlpnContext(name);
+      if (context) serveTlsAlpnChallenge(fd, context, log);
+      else addon.sendAlertAndClose(fd, ALERT_NO_APPLICATION_PROTOCOL);
+      return;
+    }
 
-  const wait = name === undefined ? undefined : certificates.prepare(name);
-  if (!wait) {
-    tlsApps.adopt(fd, name);
-    return;
-  }
-  void wait.then(function adoptOnceLoaded() {
-    if (draining) addon.closeFd(fd);
-    else tlsApps.adopt(fd, name);
-  });
+    const key = sni === undefined ? local : name;
+    const wait = key === undefined ? undefined : certificates.prepare(key);
+    if (!wait) {
+      tlsApps.adopt(fd, key);
+      return;
+    }
+    void wait.then(function adoptOnceLoaded() {
+      if (draining) addon.closeFd(fd);
+      else tlsApps.adopt(fd, key);
+    });
+  };
 }
 
 function onPlainConnection(fd: number): void {

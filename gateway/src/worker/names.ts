@@ -1,7 +1,8 @@
 /**
- * Server names as the gateway meets them: the SNI of a ClientHello, and
- * the name a tls-alpn-01 validator sends for an identifier (RFC 8737
- * section 3; for an IP address, its reverse-DNS name, RFC 8738 section 6).
+ * Server names as the gateway meets them: the SNI of a ClientHello, the
+ * name a tls-alpn-01 validator sends for an identifier (RFC 8737 section
+ * 3; for an IP address, its reverse-DNS name, RFC 8738 section 6), and the
+ * address a client without SNI connected to.
  * The supervisor checks the identifiers of challenges here too, so that
  * both processes agree on one spelling of each name.
  */
@@ -78,6 +79,27 @@ export function challengeServerName(identifier: Identifier): string {
   const nibbles: string[] = [];
   for (const byte of bytes) nibbles.push((byte >> 4).toString(16), (byte & 0xf).toString(16));
   return `${nibbles.reverse().join('.')}.ip6.arpa`;
+}
+
+/**
+ * One spelling per IP address, for keys: dotted decimal, or eight
+ * lowercase hex groups. Undefined for text that is not an address, and
+ * for an unspecified one (0.0.0.0, ::), which no connection arrives on.
+ */
+export function canonicalIp(text: string): string | undefined {
+  let bytes: number[];
+  try {
+    bytes = ipBytes(text);
+  } catch {
+    return undefined;
+  }
+  if (bytes.every((byte) => byte === 0)) return undefined;
+  if (bytes.length === 4) return bytes.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) {
+    groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  }
+  return groups.join(':');
 }
 
 function isDnsName(name: string): boolean {

@@ -2,7 +2,9 @@
  * The uWS apps that terminate TLS in a worker, and which certificate each
  * server name gets: the default one, or the one loaded for that name with
  * `addServerName`. Connections come from the acceptor, which knows the SNI
- * before the hand-off, so the app is picked per connection.
+ * before the hand-off, so the app is picked per connection. A client
+ * without SNI gets the app's default certificate, so an IP address with a
+ * certificate of its own gets an app whose default that certificate is.
  *
  * Why more than one app: uWS's `removeServerName` frees the name's router
  * while connections made under that name still point at it, and the next
@@ -19,6 +21,7 @@ import path from 'node:path';
 import type { AppOptions } from '@btc-vision/uwebsockets.js';
 import type { Logger } from '../log/logger.js';
 import type { UwsApp, UwsModule } from '../uws/load.js';
+import type { CertificateKey } from './certificates.js';
 import type { ServedCertificate } from './self-signed.js';
 
 /** A certificate chain and key from the keyvault, with the id it is stored under. */
@@ -55,22 +58,22 @@ export class TlsApps {
     private readonly attachRoutes: (app: UwsApp) => void,
     private readonly log: Logger,
   ) {
-    this.#current = this.#newGeneration();
+    this.#current = this.#newGeneration(defaultCertificate);
   }
 
-  /** Hand a connection to the app that serves `name` (the default certificate when none). */
-  adopt(fd: number, name: string | undefined): void {
-    const route = name === undefined ? undefined : this.#routes.get(name);
+  /** Hand a connection to the app that serves `key` (the default certificate when none). */
+  adopt(fd: number, key: CertificateKey | undefined): void {
+    const route = key === undefined ? undefined : this.#routes.get(key);
     (route?.generation ?? this.#current).app.adoptSocket(fd);
   }
 
-  /** The id of the certificate loaded for `name`, or undefined when it gets the default one. */
-  certificateId(name: string): string | undefined {
-    return this.#routes.get(name)?.certificateId;
+  /** The id of the certificate loaded for `key`, or undefined when it gets the default one. */
+  certificateId(key: CertificateKey): string | undefined {
+    return this.#routes.get(key)?.certificateId;
   }
 
-  /** Names with a certificate of their own. */
-  names(): IterableIterator<string> {
+  /** Names and addresses with a certificate of their own. */
+  keys(): IterableIterator<CertificateKey> {
     return this.#routes.keys();
   }
 
@@ -86,24 +89,31 @@ export class TlsApps {
    * Serve `certificate` for new handshakes of `name`; connections open on
    * the old one keep it. Throws when the PEM files cannot be written.
    */
-  load(name: string, certificate: NamedCertificate): void {
-    if (this.#current.loaded.has(name)) this.#roll();
+  load(key: CertificateKey, certificate: NamedCertificate): void {
+    if (key.startsWith('ip:')) {
+      this.#route(key, {
+        generation: this.#newGeneration(certificate),
+        certificateId: certificate.certificateId,
+      });
+      return;
+    }
+    if (this.#current.loaded.has(key)) this.#roll();
     const target = this.#current;
     withPemFiles(certificate, (files) => {
-      target.app.addServerName(name, files);
-      this.attachRoutes(target.app.domain(name));
+      target.app.addServerName(key, files);
+      this.attachRoutes(target.app.domain(key));
     });
-    target.loaded.add(name);
-    this.#route(name, { generation: target, certificateId: certificate.certificateId });
+    target.loaded.add(key);
+    this.#route(key, { generation: target, certificateId: certificate.certificateId });
   }
 
-  /** New handshakes of `name` get the default certificate again. */
-  unload(name: string): void {
-    if (!this.#routes.has(name)) return;
-    this.#route(name, undefined);
+  /** New handshakes of `key` get the default certificate again. */
+  unload(key: CertificateKey): void {
+    if (!this.#routes.has(key)) return;
+    this.#route(key, undefined);
     // The current app still holds the name; new connections without a
     // route go to the current app, so they need one without it.
-    if (this.#current.loaded.has(name)) this.#roll();
+    if (this.#current.loaded.has(key)) this.#roll();
   }
 
   /** Close every app and the connections on them (a worker's drain). */
@@ -128,7 +138,7 @@ export class TlsApps {
 
   #roll(): void {
     const previous = this.#current;
-    this.#current = this.#newGeneration();
+    this.#current = this.#newGeneration(this.defaultCertificate);
     this.log.debug('new TLS app for names whose certificate changed', {
       apps: this.#generations.size,
     });
@@ -153,8 +163,8 @@ export class TlsApps {
     generation.loaded.clear();
   }
 
-  #newGeneration(): Generation {
-    const { certPem, keyPem } = this.defaultCertificate;
+  /** A new app whose certificate for clients without a name of their own is `certificate`. */
+  #newGeneration({ certPem, keyPem }: ServedCertificate): Generation {
     const app = withPemFiles({ certPem, keyPem }, (files) => this.uws.SSLApp(files));
     this.attachRoutes(app);
     const generation: Generation = { app, loaded: new Set(), routed: 0, open: 0 };
