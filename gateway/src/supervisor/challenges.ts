@@ -5,7 +5,9 @@
  * since the CA may be told to validate only then (RFC 8555 section 7.5.1)
  * and any worker may get its connection. A worker that (re)starts reads
  * the whole set. The set lives in memory: after a restart of the
- * supervisor, the acme-agent installs what it still needs again.
+ * supervisor, the acme-agent installs what it still needs again. Known
+ * gap: nothing expires; a challenge the acme-agent never removes (it died
+ * mid-order) stays served until the supervisor restarts.
  */
 import { IpcError } from '../ipc/channel.js';
 import type { ChallengeSpec } from '../ipc/acme-messages.js';

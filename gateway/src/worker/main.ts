@@ -8,9 +8,10 @@
  * Each name gets the certificate the keyvault holds for it, looked up at
  * its first connection (certificates.ts), and a client without SNI the one
  * for the IP address it connected to; anything else gets the keyvault's
- * local-CA certificate for localhost, fetched at start. Known gap: that default is not fetched again, so a
- * worker running longer than the leaf's 7 days serves it expired until it
- * restarts. ACME validations get the pending challenges (challenges.ts).
+ * local-CA certificate for localhost, fetched at start. Known gap: that
+ * default is not fetched again, so a worker running longer than the leaf's
+ * 7 days serves it expired until it restarts. ACME validations get the
+ * pending challenges (challenges.ts).
  */
 import { IpcError } from '../ipc/channel.js';
 import { startChild } from '../ipc/child.js';
@@ -117,7 +118,7 @@ log.info('worker serving', {
   challenges: challenges.size,
 });
 runtime.ready();
-// A challenge installed between the first list and now reached no one:
+// A challenge installed between the first list and now was not sent here:
 // the supervisor sends changes only to running workers.
 void syncChallenges('ready');
 
