@@ -165,6 +165,13 @@ export class Supervisor {
     const env: Record<string, string> = { [CHILD_ENV.logLevel]: this.options.logLevel };
     // The vault lives in the data directory; no other child reads it.
     if (role === 'keyvault') env.GATEHOUSE_DATA = this.options.dataDir;
+    if (role === 'acme-agent') {
+      // The agent reads no file: it gets the CA's extra root as text.
+      env.GATEHOUSE_ACME_DIRECTORY = this.options.acmeDirectory;
+      if (this.options.acmeTrust) env.GATEHOUSE_ACME_TRUST_PEM = this.options.acmeTrust;
+      if (this.options.acmeEmail) env.GATEHOUSE_ACME_EMAIL = this.options.acmeEmail;
+      env.GATEHOUSE_ACME_CHALLENGES = this.options.acmeChallenges.join(',');
+    }
     if (role === 'worker') {
       // The child sees inherited fds from 4 on, in this order.
       env[LISTENERS_ENV] = JSON.stringify(
