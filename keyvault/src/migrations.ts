@@ -1,21 +1,17 @@
 /**
- * The vault's schema, as numbered migrations. Each runs in its own
- * transaction with the row that records it in `schema_migrations`, so a
- * crash or an error leaves the vault at the previous version, never between
- * two. A migration, once released, never changes: add the next one.
+ * The vault's schema, as numbered migrations (the runner, shared with
+ * state.db, is in @gatehouse/gateway/sqlite). A migration, once released,
+ * never changes: add the next one.
  *
  * Times are milliseconds since the Unix epoch. Tables are STRICT, so a
  * value of the wrong type is refused by SQLite itself as a last line.
  */
 import type { Database } from 'better-sqlite3';
+import { type Migration, applyMigrations } from '@gatehouse/gateway/sqlite';
 import { KEY_ALGORITHMS } from './algorithms.js';
 import { StoreError } from './store-input.js';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+export { schemaVersion } from '@gatehouse/gateway/sqlite';
 
 const quoted = (values: readonly string[]): string => values.map((v) => `'${v}'`).join(', ');
 
@@ -116,32 +112,9 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 
-/** The version a vault is at: 0 for an empty file. Reads only. */
-export function schemaVersion(db: Database): number {
-  const table = db
-    .prepare<[], { name: string }>(
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
-    )
-    .get();
-  if (!table) return 0;
-  const row = db
-    .prepare<[], { version: number | null }>(
-      'SELECT max(version) AS version FROM schema_migrations',
-    )
-    .get();
-  return row?.version ?? 0;
-}
-
 /** Refuses a vault written by a newer Gatehouse, whose schema this code does not know. */
 export function checkSchemaVersion(version: number, latest = LATEST_SCHEMA_VERSION): void {
-  if (version > latest) {
-    throw new StoreError(
-      'schema_too_new',
-      `The vault is at schema version ${version}, but this Gatehouse knows versions up to ` +
-        `${latest}. Run the Gatehouse version that last opened it (or a newer one); ` +
-        `nothing was changed.`,
-    );
-  }
+  if (version > latest) throw schemaTooNew(version, latest);
 }
 
 /**
@@ -153,41 +126,14 @@ export function runMigrations(
   migrations: readonly Migration[] = MIGRATIONS,
   now: () => number = Date.now,
 ): number[] {
-  checkMigrationList(migrations);
-  const latest = migrations.at(-1)?.version ?? 0;
-  checkSchemaVersion(schemaVersion(db), latest);
-
-  const applied: number[] = [];
-  for (const migration of migrations) {
-    const apply = db.transaction(() => {
-      db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-        version INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        applied_at INTEGER NOT NULL
-      ) STRICT`);
-      // Read again inside the write lock: another connection may have
-      // applied it since the check above.
-      if (schemaVersion(db) >= migration.version) return false;
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-        migration.version,
-        migration.name,
-        now(),
-      );
-      return true;
-    });
-    if (apply.immediate()) applied.push(migration.version);
-  }
-  return applied;
+  return applyMigrations(db, migrations, { now, tooNew: schemaTooNew });
 }
 
-function checkMigrationList(migrations: readonly Migration[]): void {
-  migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new Error(
-        `Migration "${migration.name}" has version ${migration.version}; ` +
-          `versions must count up from 1 without gaps (expected ${index + 1})`,
-      );
-    }
-  });
+function schemaTooNew(version: number, latest: number): StoreError {
+  return new StoreError(
+    'schema_too_new',
+    `The vault is at schema version ${version}, but this Gatehouse knows versions up to ` +
+      `${latest}. Run the Gatehouse version that last opened it (or a newer one); ` +
+      `nothing was changed.`,
+  );
 }

@@ -1,20 +1,16 @@
 /**
- * The schema of state.db, as numbered migrations run when the store opens.
- * Each migration runs in one transaction together with the row recording
- * it, so a crash leaves the file at the version before, never between two.
- * A released migration never changes; a new schema is a new migration.
+ * The schema of state.db, as numbered migrations run when the store opens
+ * (the runner, shared with the keyvault, is ../sqlite/migrations.ts). A
+ * released migration never changes; a new schema is a new migration.
  *
  * Times are milliseconds since the Unix epoch. Tables are STRICT, so SQLite
  * itself refuses a value of the wrong type as a last line of defence.
  */
 import type { Database } from 'better-sqlite3';
+import { type Migration, applyMigrations } from '../sqlite/index.js';
 import { StateError } from './errors.js';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+export { schemaVersion } from '../sqlite/index.js';
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -41,22 +37,6 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
 
-/** The version a state.db is at: 0 for a new file. Reads only. */
-export function schemaVersion(db: Database): number {
-  const table = db
-    .prepare<[], { name: string }>(
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
-    )
-    .get();
-  if (!table) return 0;
-  const row = db
-    .prepare<[], { version: number | null }>(
-      'SELECT max(version) AS version FROM schema_migrations',
-    )
-    .get();
-  return row?.version ?? 0;
-}
-
 /**
  * Applies the migrations the file lacks, in order, and returns their
  * versions. Refuses a file from a newer Gatehouse without writing to it.
@@ -66,44 +46,14 @@ export function runMigrations(
   migrations: readonly Migration[] = MIGRATIONS,
   now: () => number = Date.now,
 ): number[] {
-  migrations.forEach((migration, index) => {
-    if (migration.version !== index + 1) {
-      throw new Error(
-        `Migration "${migration.name}" has version ${migration.version}; versions count up ` +
-          `from 1 without gaps (expected ${index + 1})`,
-      );
-    }
+  return applyMigrations(db, migrations, {
+    now,
+    tooNew: (version, latest) =>
+      new StateError(
+        'schema_too_new',
+        `${db.name} is at schema version ${version}, but this Gatehouse knows versions up to ` +
+          `${latest}. Run the Gatehouse version that last used this data directory (or a ` +
+          `newer one); nothing was changed.`,
+      ),
   });
-  const latest = migrations.at(-1)?.version ?? 0;
-  const current = schemaVersion(db);
-  if (current > latest) {
-    throw new StateError(
-      'schema_too_new',
-      `${db.name} is at schema version ${current}, but this Gatehouse knows versions up to ` +
-        `${latest}. Run the Gatehouse version that last used this data directory (or a ` +
-        `newer one); nothing was changed.`,
-    );
-  }
-
-  const applied: number[] = [];
-  for (const migration of migrations) {
-    const apply = db.transaction(() => {
-      db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-        version INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        applied_at INTEGER NOT NULL
-      ) STRICT`);
-      // Read again under the write lock, in case another connection got here first.
-      if (schemaVersion(db) >= migration.version) return false;
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
-        migration.version,
-        migration.name,
-        now(),
-      );
-      return true;
-    });
-    if (apply.immediate()) applied.push(migration.version);
-  }
-  return applied;
 }

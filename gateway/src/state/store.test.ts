@@ -94,7 +94,7 @@ describe('StateStore: opening and migrations', () => {
     t.after(() => db.close());
     assert.throws(
       () => runMigrations(db, [{ version: 2, name: 'two', sql: 'SELECT 1' }]),
-      /versions count up from 1 without gaps \(expected 1\)/,
+      /versions must count up from 1 without gaps \(expected 1\)/,
     );
   });
 

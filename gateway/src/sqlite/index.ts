@@ -1,0 +1,6 @@
+export {
+  type Migration,
+  type MigrateOptions,
+  applyMigrations,
+  schemaVersion,
+} from './migrations.js';
