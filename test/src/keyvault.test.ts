@@ -13,6 +13,7 @@ import * as jose from 'jose';
 import { controlRequest } from '@gatehouse/gateway/control';
 import { run } from './harness/clients.js';
 import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
+import { opensslCa, opensslLeaf } from './harness/openssl-ca.js';
 import { RoleProxy, type Answer } from './harness/role-proxy.js';
 import { fixture, startSupervisor, until, type TestSupervisor } from './harness/supervisor.js';
 
@@ -441,116 +442,6 @@ describe('keyvault over IPC', () => {
     assert.doesNotMatch(text, /"d":/);
   });
 });
-
-/** A leaf for `name` from `ca`, made by openssl, valid `days` (negative: expired). */
-async function opensslLeaf(
-  dir: string,
-  ca: { cert: string; key: string },
-  name: string,
-  days: number,
-): Promise<{ chainPem: string; keyPem: string }> {
-  const keyFile = path.join(dir, `${name}.key`);
-  const certFile = path.join(dir, `${name}.pem`);
-  // A SEC1 "EC PRIVATE KEY", as many tools write them.
-  const key = await run('openssl', [
-    'ecparam',
-    '-name',
-    'prime256v1',
-    '-genkey',
-    '-noout',
-    '-out',
-    keyFile,
-  ]);
-  assert.equal(key.code, 0, key.stderr);
-  const csrFile = path.join(dir, `${name}.csr`);
-  const csr = await run('openssl', [
-    'req',
-    '-new',
-    '-key',
-    keyFile,
-    '-subj',
-    `/CN=${name}`,
-    '-out',
-    csrFile,
-  ]);
-  assert.equal(csr.code, 0, csr.stderr);
-  // openssl ca can date a certificate in the past; x509 -req cannot.
-  const db = path.join(dir, `${name}.db`);
-  fs.writeFileSync(db, '');
-  const config = path.join(dir, `${name}.cnf`);
-  const settings = [
-    '[ca]',
-    'default_ca = test',
-    '[test]',
-    `database = ${db}`,
-    `new_certs_dir = ${dir}`,
-    'default_md = sha256',
-    'policy = any',
-    'rand_serial = yes',
-    'unique_subject = no',
-    'x509_extensions = leaf',
-    '[any]',
-    'commonName = supplied',
-    '[leaf]',
-    `subjectAltName = DNS:${name}`,
-  ];
-  fs.writeFileSync(config, settings.join('\n') + '\n');
-  const dates =
-    days < 0
-      ? ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']
-      : ['-days', String(days)];
-  const made = await run('openssl', [
-    'ca',
-    '-batch',
-    '-config',
-    config,
-    '-cert',
-    ca.cert,
-    '-keyfile',
-    ca.key,
-    '-in',
-    csrFile,
-    '-out',
-    certFile,
-    '-notext',
-    ...dates,
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return {
-    chainPem: fs.readFileSync(certFile, 'utf8') + fs.readFileSync(ca.cert, 'utf8'),
-    keyPem: fs.readFileSync(keyFile, 'utf8'),
-  };
-}
-
-/** A throwaway CA made by openssl itself. */
-async function opensslCa(dir: string): Promise<{ cert: string; key: string }> {
-  fs.mkdirSync(dir, { recursive: true });
-  const key = path.join(dir, 'ca.key');
-  const cert = path.join(dir, 'ca.pem');
-  const made = await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '30',
-    '-subj',
-    '/CN=Test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return { cert, key };
-}
 
 describe('a vault started with the wrong master key', () => {
   it('keeps the keyvault down, says which key it expects, and changes no byte', async () => {
