@@ -34,7 +34,8 @@ before(async () => {
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-dns01-test-'));
   bind = await Bind9.start({
     zone: 'example.test',
-    records: ['wild IN A 127.0.0.1', '*.wild IN A 127.0.0.1', 'bad IN A 127.0.0.1'],
+    records: ['wild IN A 127.0.0.1', '*.wild IN A 127.0.0.1'],
+    extraKeyNames: ['read-only-key'],
   });
   // dns-01 needs neither port; Pebble wants them set all the same.
   pebble = await Pebble.start({
@@ -207,6 +208,47 @@ describe('dns-01 through RFC 2136 to a real bind9, validated by Pebble', () => {
       `https://localhost:${gatehouse.httpsPort}/`,
     ]);
     assert.equal(page.code, 0, page.stderr);
+  });
+
+  it('says how to fix allow-update when the server refuses the key', async () => {
+    assert.ok(bind);
+    const secret = bind.extraSecrets.get('read-only-key') ?? '';
+    const gatehouse = await startGatehouse(
+      settingsFile('refused.json', { ...goodSettings(), keyName: 'read-only-key', secret }),
+    );
+    await addDomain(gatehouse, '*.refused.example.test');
+    const failed = await until('a certificate_failed event', 60_000, async () =>
+      failedFor(await events(gatehouse), '*.refused.example.test'),
+    );
+    assert.equal(failed.problem?.type, 'gatehouse:dns_update_refused', JSON.stringify(failed));
+    assert.match(failed.problem?.detail ?? '', /REFUSED .* the key "read-only-key" was refused/);
+    assert.match(failed.action ?? '', /allow-update \{ key "read-only-key"; \}/);
+  });
+
+  it('gives up waiting for a name server after propagationTimeout, and still removes the record', async () => {
+    assert.ok(bind);
+    // Nothing listens on this port: ns1.example.test never answers the TXT value.
+    const silent = await freePort();
+    const gatehouse = await startGatehouse(
+      settingsFile('silent.json', {
+        ...goodSettings(),
+        nameserverPort: silent,
+        propagationTimeout: 5,
+      }),
+    );
+    const began = Date.now();
+    await addDomain(gatehouse, '*.slow.example.test');
+    const failed = await until('a certificate_failed event', 60_000, async () =>
+      failedFor(await events(gatehouse), '*.slow.example.test'),
+    );
+    const took = Date.now() - began;
+    assert.equal(failed.problem?.type, 'gatehouse:dns_propagation_timeout', JSON.stringify(failed));
+    assert.match(
+      failed.problem?.detail ?? '',
+      new RegExp(`gave up after 5 s waiting for 127\\.0\\.0\\.1:${silent} .*ECONNREFUSED`),
+    );
+    assert.ok(took >= 5_000, `failed after ${took} ms, before the 5 s were up`);
+    assert.deepEqual(await bind.txt('_acme-challenge.slow.example.test'), []);
   });
 
   it('fails a wildcard without a DNS provider with an event naming --acme-dns-rfc2136', async () => {

@@ -208,7 +208,8 @@ export class Rfc2136Provider implements DnsProvider {
         });
         return;
       }
-      if (Date.now() + wait > deadline) {
+      // One last look at the deadline itself, then give up.
+      if (Date.now() >= deadline) {
         const pending = [...waiting.keys()].map(
           (label) => `${label} (last: ${last.get(label) ?? 'none'})`,
         );
@@ -219,7 +220,7 @@ export class Rfc2136Provider implements DnsProvider {
           'Check that the zone\'s secondaries get NOTIFY and transfers from the primary, or raise "propagationTimeout".',
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - Date.now())));
       wait = Math.min(wait * 2, POLL_MAX_MS);
     }
   }

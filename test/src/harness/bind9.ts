@@ -25,6 +25,8 @@ export interface Bind9Options {
   records?: string[];
   keyName?: string;
   algorithm?: 'hmac-sha256' | 'hmac-sha512';
+  /** More keys named knows but that may not update the zone (for REFUSED). */
+  extraKeyNames?: string[];
   startTimeoutMs?: number;
 }
 
@@ -53,6 +55,8 @@ export class Bind9 {
     readonly algorithm: string,
     /** The TSIG secret (base64) named accepts updates with. */
     readonly secret: string,
+    /** Secrets of the extra keys, by name. */
+    readonly extraSecrets: ReadonlyMap<string, string>,
     private readonly process: ChildProcess,
   ) {
     const collect = (chunk: Buffer): void => {
@@ -97,12 +101,20 @@ export class Bind9 {
     let bind: Bind9 | undefined;
     try {
       const port = await freePort();
-      const keygen = await run(TSIG_KEYGEN, ['-a', algorithm, keyName]);
-      const secret = /secret "([^"]+)"/.exec(keygen.stdout)?.[1];
-      if (keygen.code !== 0 || secret === undefined) {
-        throw new Error(`tsig-keygen failed (code ${keygen.code}): ${keygen.stderr}`);
+      const keys = new Map<string, string>();
+      let keyConf = '';
+      for (const name of [keyName, ...(options.extraKeyNames ?? [])]) {
+        const keygen = await run(TSIG_KEYGEN, ['-a', algorithm, name]);
+        const secret = /secret "([^"]+)"/.exec(keygen.stdout)?.[1];
+        if (keygen.code !== 0 || secret === undefined) {
+          throw new Error(`tsig-keygen failed (code ${keygen.code}): ${keygen.stderr}`);
+        }
+        keys.set(name, secret);
+        keyConf += keygen.stdout;
       }
-      fs.writeFileSync(path.join(dir, 'key.conf'), keygen.stdout, { mode: 0o600 });
+      const secret = keys.get(keyName) ?? '';
+      keys.delete(keyName);
+      fs.writeFileSync(path.join(dir, 'key.conf'), keyConf, { mode: 0o600 });
       fs.writeFileSync(path.join(dir, 'named.conf'), namedConf(dir, port, options.zone, keyName));
       fs.writeFileSync(
         path.join(dir, 'zone.db'),
@@ -119,7 +131,7 @@ export class Bind9 {
       const child = spawn(NAMED, ['-g', '-n', '1', '-c', path.join(dir, 'named.conf')], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      bind = new Bind9(dir, port, options.zone, keyName, algorithm, secret, child);
+      bind = new Bind9(dir, port, options.zone, keyName, algorithm, secret, keys, child);
       track(bind);
       await bind.waitUntilServing(options.startTimeoutMs ?? 15_000);
       return bind;
