@@ -1,7 +1,7 @@
 /**
  * TSIG against bytes from a real peer: an UPDATE that Debian 12's nsupdate
  * (bind9-dnsutils 9.18) signed and the answers named 9.18 signed or refused,
- * recorded through a TCP relay with a throwaway key made by tsig-keygen.
+ * recorded through a TCP relay with throwaway keys made by tsig-keygen.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -37,6 +37,26 @@ const NAMED_BADSIG = Buffer.from(
 const NAMED_BADKEY = Buffer.from(
   '265ca8090001000000000001076578616d706c6504746573740000060001096f746865722d6b65790000fa00' +
     'ff00000000001d0b686d61632d7368613235360000006b129908012c0000265c00110000',
+  'hex',
+);
+
+/** The same with an hmac-sha512 key: a delete of one TXT value (class NONE), and named's answer. */
+const SHA512_SECRET =
+  'Y+jaQFAqZWMbyE+YUZfMRzBqTERXFPh7UILwkAgvg0ykGLhfyjgItEBVOmR3Trl0dmMgfou88aNepq1i2VS47A==';
+const SHA512_SIGNED_AT = 0x6b129d96;
+const SHA512_DELETE = Buffer.from(
+  '8b9828000001000000010001076578616d706c65047465737400000600010f5f61636d652d6368616c6c656e' +
+    '676503777777076578616d706c65047465737400001000fe000000000004036162630a7368613531322d6b65' +
+    '790000fa00ff00000000005d0b686d61632d7368613531320000006b129d96012c00406465f1221883d687e6' +
+    '4177ab8924a62a1189d59c697145672d6ff5ed50847db9a6d970f79294892d1f5b169573e48bc87061abda70' +
+    '603796641fec545f1ec67a8b9800000000',
+  'hex',
+);
+const SHA512_ANSWER = Buffer.from(
+  '8b98a8000001000000000001076578616d706c65047465737400000600010a7368613531322d6b65790000fa' +
+    '00ff00000000005d0b686d61632d7368613531320000006b129d97012c0040e03d41d94593a33be225ce709b' +
+    'fcc1f6a00866103ea569e2707306d3ecfec5039790a3eb886cfffeb0e71612804078930d67f806299188b083' +
+    '4f9847a25eab498b9800000000',
   'hex',
 );
 
@@ -137,10 +157,11 @@ describe('TSIG (RFC 8945) against nsupdate and named', () => {
     );
   });
 
-  it("signs with hmac-sha512 under the key's name, with a 64-byte MAC", () => {
-    const sha512 = tsigKey('k', 'hmac-sha512', SECRET);
-    const { signed, mac } = signRequest(withoutTsig(NSUPDATE_REQUEST), sha512, SIGNED_AT);
+  it("signs a delete with hmac-sha512 byte for byte as nsupdate, and accepts named's answer", () => {
+    const sha512 = tsigKey('sha512-key', 'hmac-sha512', SHA512_SECRET);
+    const { signed, mac } = signRequest(withoutTsig(SHA512_DELETE), sha512, SHA512_SIGNED_AT);
+    assert.equal(Buffer.from(signed).toString('hex'), SHA512_DELETE.toString('hex'));
     assert.equal(mac.length, 64);
-    assert.equal(decodeMessage(signed).additionals.at(-1)?.name, 'k');
+    verifyResponse(SHA512_ANSWER, sha512, mac, SHA512_SIGNED_AT + 1);
   });
 });
