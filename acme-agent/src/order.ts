@@ -1,10 +1,11 @@
 /**
  * One order, from newOrder to a stored certificate chain (RFC 8555 section
  * 7.4): authorizations answered by the workers (tls-alpn-01 by default,
- * http-01 when the CA offers no tls-alpn-01), finalize with the keyvault's
- * CSR, download, store in the keyvault, and tell the workers. Every step is
- * an event. The CA is told to validate a challenge only after every worker
- * serves it (section 7.5.1), and each challenge is removed when its
+ * http-01 when the CA offers no tls-alpn-01) or in DNS (dns-01, wildcards
+ * always), finalize with the keyvault's CSR, download, store in the
+ * keyvault, and tell the workers. Every step is an event. The CA is told to
+ * validate a challenge only after every worker (or every authoritative DNS
+ * server) serves it (section 7.5.1), and each challenge is removed when its
  * authorization is settled, whatever happened.
  */
 import type {

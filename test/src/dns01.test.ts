@@ -80,13 +80,17 @@ function goodSettings(): Record<string, unknown> {
   };
 }
 
-async function startGatehouse(settings: string | undefined): Promise<Gatehouse> {
+async function startGatehouse(
+  settings: string | undefined,
+  extraArgs: string[] = [],
+): Promise<Gatehouse> {
   assert.ok(pebble);
   const gatehouse = await Gatehouse.start({
     workers: 1,
     extraArgs: [
       ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
       ...(settings === undefined ? [] : ['--acme-dns-rfc2136', settings]),
+      ...extraArgs,
     ],
   });
   started.push(gatehouse);
@@ -178,6 +182,23 @@ describe('dns-01 through RFC 2136 to a real bind9, validated by Pebble', () => {
     const ps = await run('ps', ['-eo', 'pid,args', '--width', '100000']);
     assert.equal(ps.code, 0, ps.stderr);
     assert.ok(!ps.stdout.includes(bind.secret), 'secret in ps output');
+  });
+
+  it('answers dns-01 for a plain name when --acme-challenge lists it', async () => {
+    assert.ok(bind);
+    const gatehouse = await startGatehouse(settingsFile('plain.json', goodSettings()), [
+      '--acme-challenge',
+      'dns-01',
+    ]);
+    await addDomain(gatehouse, 'plain.example.test');
+    await until('certificate_obtained', 60_000, async () =>
+      (await events(gatehouse)).find((row) => row.type === 'certificate_obtained'),
+    );
+    const served = await sClient(gatehouse.httpsPort, 'plain.example.test');
+    assert.equal(served.verified, true, served.output);
+    const ready = gatehouse.output.find((line) => line.includes('"msg":"challenge ready"'));
+    assert.match(ready ?? '', /"challenge_type":"dns-01"/);
+    assert.deepEqual(await bind.txt('_acme-challenge.plain.example.test'), []);
   });
 
   it('ends in certificate_failed saying the key was refused when the secret is wrong, and keeps serving', async () => {

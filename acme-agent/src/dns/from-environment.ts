@@ -3,6 +3,9 @@
  * environment (GATEHOUSE_ACME_DNS_RFC2136, checked by the supervisor from
  * `--acme-dns-rfc2136 FILE`), or none. The variable is deleted once read,
  * so nothing this process starts inherits the TSIG secret.
+ *
+ * Known gap: deleting it does not scrub /proc/PID/environ, where root and
+ * the user running Gatehouse (`ps e`) can still read the secret.
  */
 import { DNS_RFC2136_ENV, parseDnsRfc2136Config, rfc2136Server } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';

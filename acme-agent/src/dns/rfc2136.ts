@@ -6,6 +6,8 @@
  *
  * Known gap: a CNAME at _acme-challenge (delegating the record to another
  * zone) is not followed; the record is written in the zone found by SOA.
+ * Known gap: the name servers are polled over TCP only, so one that takes
+ * DNS over UDP alone never counts as answering and the wait times out.
  */
 import { promises as systemDns } from 'node:dns';
 import type { Logger } from '@gatehouse/gateway/log';
