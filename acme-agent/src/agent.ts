@@ -15,6 +15,7 @@ import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { type DnsProvider, DnsProviderError } from './dns/provider.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -35,6 +36,8 @@ export interface AgentOptions {
   readonly log: Logger;
   readonly challengeTypes?: readonly ChallengeType[];
   readonly retrySchedule?: readonly number[];
+  /** For dns-01 (and so wildcards); none by default. */
+  readonly dnsProvider?: DnsProvider | undefined;
 }
 
 interface Account {
@@ -136,6 +139,7 @@ export class CertificateAgent {
           emit: this.options.emit,
           log: this.options.log,
           challengeTypes: this.options.challengeTypes ?? ['tls-alpn-01', 'http-01'],
+          dnsProvider: this.options.dnsProvider,
         },
         identifiers,
       );
@@ -296,6 +300,10 @@ function failureEvent(
       ...base,
       problem: error.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
     };
+  }
+  if (error instanceof DnsProviderError) {
+    const problem = { type: `gatehouse:${error.code}`, detail: error.message.slice(0, 4000) };
+    return { ...base, problem, ...(error.action ? { action: error.action.slice(0, 1024) } : {}) };
   }
   if (error instanceof AcmeProtocolError || error instanceof HttpError) {
     return { ...base, problem: { type: `gatehouse:${error.code}`, detail: error.message } };

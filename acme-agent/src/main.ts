@@ -10,6 +10,7 @@ import { type AcmeEvent, startChild } from '@gatehouse/gateway/ipc';
 import { CertificateAgent } from './agent.js';
 import type { ChallengeType } from './order.js';
 import { httpClient } from './acme/http.js';
+import { dnsProviderFromEnvironment } from './dns/from-environment.js';
 
 const runtime = startChild('acme-agent');
 const log = runtime.log;
@@ -19,7 +20,11 @@ const trust = process.env.GATEHOUSE_ACME_TRUST_PEM;
 const email = process.env.GATEHOUSE_ACME_EMAIL;
 const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,http-01')
   .split(',')
-  .filter((type): type is ChallengeType => type === 'tls-alpn-01' || type === 'http-01');
+  .filter(
+    (type): type is ChallengeType =>
+      type === 'tls-alpn-01' || type === 'http-01' || type === 'dns-01',
+  );
+const dnsProvider = dnsProviderFromEnvironment(process.env, log.child('dns'));
 
 const agent = new CertificateAgent({
   directoryUrl,
@@ -31,6 +36,7 @@ const agent = new CertificateAgent({
   },
   log: log.child('acme'),
   challengeTypes,
+  dnsProvider,
 });
 
 runtime.channel.handle('acme.domains-changed', function domainsChanged() {
@@ -42,6 +48,9 @@ runtime.onShutdown(async function stopAgent() {
   await Promise.resolve();
 });
 
-log.info('acme-agent started', { issuer: directoryUrl });
+log.info('acme-agent started', {
+  issuer: directoryUrl,
+  dns_provider: dnsProvider?.description ?? 'none',
+});
 runtime.ready();
 void agent.reconcile();

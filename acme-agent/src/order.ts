@@ -1,10 +1,11 @@
 /**
  * One order, from newOrder to a stored certificate chain (RFC 8555 section
  * 7.4): authorizations answered by the workers (tls-alpn-01 by default,
- * http-01 when the CA offers no tls-alpn-01), finalize with the keyvault's
- * CSR, download, store in the keyvault, and tell the workers. Every step is
- * an event. The CA is told to validate a challenge only after every worker
- * serves it (section 7.5.1), and each challenge is removed when its
+ * http-01 when the CA offers no tls-alpn-01) or in DNS (dns-01, wildcards
+ * always), finalize with the keyvault's CSR, download, store in the
+ * keyvault, and tell the workers. Every step is an event. The CA is told to
+ * validate a challenge only after every worker (or every authoritative DNS
+ * server) serves it (section 7.5.1), and each challenge is removed when its
  * authorization is settled, whatever happened.
  */
 import type {
@@ -22,6 +23,8 @@ import {
   type ChallengeResource,
 } from './acme/api.js';
 import { parseProblem } from './acme/problem.js';
+import { dns01Answer } from './dns/dns01.js';
+import type { DnsProvider } from './dns/provider.js';
 
 /** Sends a request over IPC (the agent's channel to the supervisor). */
 export type Ask = <T extends RequestType>(
@@ -29,7 +32,7 @@ export type Ask = <T extends RequestType>(
   payload: RequestPayload<T>,
 ) => Promise<RequestResult<T>>;
 
-export type ChallengeType = 'tls-alpn-01' | 'http-01';
+export type ChallengeType = 'tls-alpn-01' | 'http-01' | 'dns-01';
 
 export interface OrderContext {
   readonly api: AcmeApi;
@@ -43,6 +46,8 @@ export interface OrderContext {
   readonly log: Logger;
   /** Challenge types in order of preference. */
   readonly challengeTypes: readonly ChallengeType[];
+  /** Publishes dns-01 records; without one, dns-01 (and so every wildcard) is out of reach. */
+  readonly dnsProvider?: DnsProvider | undefined;
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
 }
@@ -156,9 +161,9 @@ async function authorize(
   if (authorization.status !== 'pending') throw authorizationFailed(authorization, url);
 
   const challenge = chooseChallenge(context, authorization);
-  const spec = await prepare(context, identifier, challenge);
+  const answer = await answerFor(context, identifier, challenge);
   try {
-    const installed = await context.ask('supervisor.challenge-install', { challenge: spec });
+    const installed = await answer.install();
     context.emit({
       type: 'challenge_ready',
       identifiers: [identifier],
@@ -168,7 +173,7 @@ async function authorize(
     context.log.info('challenge ready', {
       identifier: identifier.value,
       challenge_type: challenge.type,
-      workers: installed.workers,
+      ...installed,
     });
     await api.respondToChallenge(accountUrl, challenge.url);
     const settled = await poll(
@@ -185,35 +190,59 @@ async function authorize(
       orderUrl,
     });
   } finally {
-    await context
-      .ask('supervisor.challenge-remove', { challenge: spec })
-      .catch((error: unknown) => {
-        context.log.warn('could not remove a challenge; it expires by itself', {
-          identifier: identifier.value,
-          error,
-        });
+    await answer.remove().catch((error: unknown) => {
+      context.log.warn('could not remove a challenge; it expires by itself', {
+        identifier: identifier.value,
+        error,
       });
+    });
   }
+}
+
+/** dns-01 goes to the DNS provider; the others to every worker, through the supervisor. */
+async function answerFor(
+  context: OrderContext,
+  identifier: AcmeIdentifier,
+  challenge: { type: ChallengeType; token: string },
+): Promise<{ install(): Promise<object>; remove(): Promise<unknown> }> {
+  if (challenge.type === 'dns-01' && context.dnsProvider) {
+    const keyAuthorization = `${challenge.token}.${context.thumbprint}`;
+    return dns01Answer(context.dnsProvider, identifier, keyAuthorization, context.log);
+  }
+  const spec = await prepare(context, identifier, challenge);
+  return {
+    install: () => context.ask('supervisor.challenge-install', { challenge: spec }),
+    remove: () => context.ask('supervisor.challenge-remove', { challenge: spec }),
+  };
 }
 
 function chooseChallenge(
   context: OrderContext,
   authorization: AuthorizationResource,
 ): ChallengeResource & { type: ChallengeType; token: string } {
-  for (const type of context.challengeTypes) {
+  // Section 7.1.3: only dns-01 proves control of a wildcard's whole subtree.
+  const types: readonly ChallengeType[] = authorization.wildcard
+    ? ['dns-01']
+    : context.challengeTypes.filter((type) => type !== 'dns-01' || context.dnsProvider);
+  if (authorization.wildcard && !context.dnsProvider) {
+    throw new OrderError(
+      'no_usable_challenge',
+      `*.${authorization.identifier.value} is a wildcard, which only dns-01 can validate, and ` +
+        'no DNS provider is configured: start gatehouse run with --acme-dns-rfc2136 FILE ' +
+        '(an RFC 2136 server and TSIG key, see README).',
+    );
+  }
+  for (const type of types) {
     const found = authorization.challenges.find(
       (challenge) => challenge.type === type && challenge.token !== undefined,
     );
     if (found?.token !== undefined) return { ...found, type, token: found.token };
   }
   const offered = authorization.challenges.map((challenge) => challenge.type).join(', ');
-  const wildcard = authorization.wildcard
-    ? ' (a wildcard needs dns-01, which is not supported yet)'
-    : '';
   throw new OrderError(
     'no_usable_challenge',
     `The CA offers ${offered || 'no challenges'} for ${authorization.identifier.value}; ` +
-      `Gatehouse answers ${context.challengeTypes.join(', ')}${wildcard}.`,
+      `Gatehouse answers ${types.join(', ')}.`,
   );
 }
 
@@ -223,6 +252,7 @@ async function prepare(
   identifier: AcmeIdentifier,
   challenge: { type: ChallengeType; token: string },
 ): Promise<ChallengeSpec> {
+  if (challenge.type === 'dns-01') throw new Error('dns-01 is answered in DNS, not by the workers');
   const keyAuthorization = `${challenge.token}.${context.thumbprint}`;
   if (challenge.type === 'http-01') {
     return { type: 'http-01', token: challenge.token, keyAuthorization };

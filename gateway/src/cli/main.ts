@@ -53,6 +53,10 @@ Options of run:
   --acme-trust FILE   Extra root (PEM) to trust for the CA's own HTTPS, e.g. a test CA's
   --acme-email ADDR   Contact address for the ACME account
   --acme-challenge T  Challenge types to answer, in order: tls-alpn-01,http-01 (the default)
+                      or dns-01 too, with a DNS provider
+  --acme-dns-rfc2136 FILE
+                      JSON settings (server, TSIG key) of an RFC 2136 DNS server for dns-01,
+                      which wildcards need; mode 600
 
 Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
@@ -154,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
           'acme-trust': { type: 'string' },
           'acme-email': { type: 'string' },
           'acme-challenge': { type: 'string' },
+          'acme-dns-rfc2136': { type: 'string' },
         },
       });
       return runCommand(values);

@@ -9,6 +9,7 @@ import type { ChildRole } from '../ipc/messages.js';
 /** Variables holding secrets, and the one role allowed to see each. */
 export const SECRET_ENV: Readonly<Record<string, ChildRole>> = {
   GATEHOUSE_MASTER_KEY: 'keyvault',
+  GATEHOUSE_ACME_DNS_RFC2136: 'acme-agent',
 };
 
 export function childEnvironment(

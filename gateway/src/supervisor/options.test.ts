@@ -111,7 +111,7 @@ describe('resolveRunOptions', () => {
     ],
     ['a trust file that is not PEM', { 'acme-trust': notPemFile }, /holds no PEM certificate/],
     ['two addresses', { 'acme-email': 'a@x.test,b@x.test' }, /--acme-email takes one address/],
-    ['an unknown challenge', { 'acme-challenge': 'dns-01' }, /--acme-challenge takes tls-alpn-01/],
+    ['an unknown challenge', { 'acme-challenge': 'dns-02' }, /--acme-challenge takes tls-alpn-01/],
     ['a repeated challenge', { 'acme-challenge': 'http-01,http-01' }, /--acme-challenge takes/],
   ];
   for (const [what, raw, message] of refusals) {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isLevel, type Level } from '../log/logger.js';
+import { readDnsRfc2136File } from './dns-rfc2136-file.js';
 
 export interface RunOptions {
   dataDir: string;
@@ -27,10 +28,14 @@ export interface RunOptions {
   acmeEmail: string | undefined;
   /** Challenge types the acme-agent answers, in order of preference. */
   acmeChallenges: AcmeChallengeType[];
+  /** The checked RFC 2136 DNS provider settings (JSON, holds the TSIG secret), for dns-01. */
+  acmeDnsRfc2136?: string;
 }
 
-export const ACME_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01'] as const;
+export const ACME_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01', 'dns-01'] as const;
 export type AcmeChallengeType = (typeof ACME_CHALLENGE_TYPES)[number];
+/** Without --acme-challenge; wildcards use dns-01 whenever a DNS provider is set. */
+const DEFAULT_CHALLENGES: AcmeChallengeType[] = ['tls-alpn-01', 'http-01'];
 
 /** Let's Encrypt production and staging, by name. */
 export const ACME_DIRECTORIES: Readonly<Record<string, string>> = {
@@ -59,6 +64,7 @@ export interface RawRunOptions {
   'acme-trust'?: string | undefined;
   'acme-email'?: string | undefined;
   'acme-challenge'?: string | undefined;
+  'acme-dns-rfc2136'?: string | undefined;
 }
 
 export function resolveRunOptions(
@@ -79,6 +85,13 @@ export function resolveRunOptions(
     throw new OptionError(`--https-port and --http-port must differ (both are ${httpsPort})`);
   }
 
+  const dnsFile = raw['acme-dns-rfc2136'];
+  const acmeChallenges = challenges(raw['acme-challenge'] ?? env.GATEHOUSE_ACME_CHALLENGE);
+  if (acmeChallenges.includes('dns-01') && dnsFile === undefined) {
+    throw new OptionError(
+      '--acme-challenge dns-01 needs a DNS provider: add --acme-dns-rfc2136 FILE (see README)',
+    );
+  }
   return {
     dataDir: path.resolve(raw.data ?? env.GATEHOUSE_DATA ?? './data'),
     httpsPort,
@@ -91,12 +104,13 @@ export function resolveRunOptions(
     acmeDirectory: acmeDirectory(raw['acme-directory'] ?? env.GATEHOUSE_ACME_DIRECTORY),
     acmeTrust: pemFile('--acme-trust', raw['acme-trust'] ?? env.GATEHOUSE_ACME_TRUST),
     acmeEmail: email(raw['acme-email'] ?? env.GATEHOUSE_ACME_EMAIL),
-    acmeChallenges: challenges(raw['acme-challenge'] ?? env.GATEHOUSE_ACME_CHALLENGE),
+    acmeChallenges,
+    ...(dnsFile === undefined ? {} : { acmeDnsRfc2136: readDnsRfc2136File(dnsFile) }),
   };
 }
 
 function challenges(text: string | undefined): AcmeChallengeType[] {
-  if (text === undefined) return [...ACME_CHALLENGE_TYPES];
+  if (text === undefined) return [...DEFAULT_CHALLENGES];
   const types = text.split(',').map((item) => item.trim());
   const known = (type: string): type is AcmeChallengeType =>
     (ACME_CHALLENGE_TYPES as readonly string[]).includes(type);

@@ -24,6 +24,7 @@ import {
   type Role,
 } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
+import { DNS_RFC2136_ENV } from '../ipc/dns-rfc2136.js';
 import { answerChallenges } from './challenges.js';
 import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
@@ -171,6 +172,8 @@ export class Supervisor {
       if (this.options.acmeTrust) env.GATEHOUSE_ACME_TRUST_PEM = this.options.acmeTrust;
       if (this.options.acmeEmail) env.GATEHOUSE_ACME_EMAIL = this.options.acmeEmail;
       env.GATEHOUSE_ACME_CHALLENGES = this.options.acmeChallenges.join(',');
+      // The TSIG secret travels in the environment, never on a command line (ps shows those).
+      if (this.options.acmeDnsRfc2136) env[DNS_RFC2136_ENV] = this.options.acmeDnsRfc2136;
     }
     if (role === 'worker') {
       // The child sees inherited fds from 4 on, in this order.

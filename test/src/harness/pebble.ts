@@ -43,6 +43,11 @@ export interface PebbleOptions {
   pebbleBinary?: string;
   /** The challtestsrv binary; default `pebble-challtestsrv` from PATH. */
   challtestsrvBinary?: string;
+  /**
+   * "host:port" of the DNS server Pebble resolves with (`-dnsserver`), e.g. a
+   * bind9 that takes dns-01 records; default challtestsrv (which still starts).
+   */
+  dnsServer?: string;
 }
 
 export interface HttpsResponse {
@@ -122,7 +127,7 @@ export class Pebble {
 
       pebble = new Child(
         options.pebbleBinary ?? 'pebble',
-        ['-config', configFile, '-dnsserver', `127.0.0.1:${ports.dns}`],
+        ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`],
         { PEBBLE_VA_NOSLEEP: '1', ...options.env },
       );
       const ca = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
