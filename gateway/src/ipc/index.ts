@@ -3,3 +3,4 @@ export { startChild, CHILD_ENV, type ChildRuntime } from './child.js';
 export { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES } from './framing.js';
 export * from './messages.js';
 export * from './acme-messages.js';
+export * from './acme-issuers.js';

@@ -9,6 +9,8 @@ import type { ChildRole } from '../ipc/messages.js';
 /** Variables holding secrets, and the one role allowed to see each. */
 export const SECRET_ENV: Readonly<Record<string, ChildRole>> = {
   GATEHOUSE_MASTER_KEY: 'keyvault',
+  // The CA list carries External Account Binding HMAC keys.
+  GATEHOUSE_ACME_ISSUERS: 'acme-agent',
 };
 
 export function childEnvironment(

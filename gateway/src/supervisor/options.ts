@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AcmeIssuer } from '../ipc/acme-issuers.js';
 import { isLevel, type Level } from '../log/logger.js';
+import { loadAcmeIssuers } from './acme-issuers.js';
 
 export interface RunOptions {
   dataDir: string;
@@ -27,6 +29,8 @@ export interface RunOptions {
   acmeEmail: string | undefined;
   /** Challenge types the acme-agent answers, in order of preference. */
   acmeChallenges: AcmeChallengeType[];
+  /** `--acme-issuers`: the CAs to try in order; absent when the one-issuer flags are used. */
+  acmeIssuers?: AcmeIssuer[];
 }
 
 export const ACME_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01'] as const;
@@ -59,6 +63,7 @@ export interface RawRunOptions {
   'acme-trust'?: string | undefined;
   'acme-email'?: string | undefined;
   'acme-challenge'?: string | undefined;
+  'acme-issuers'?: string | undefined;
 }
 
 export function resolveRunOptions(
@@ -79,6 +84,19 @@ export function resolveRunOptions(
     throw new OptionError(`--https-port and --http-port must differ (both are ${httpsPort})`);
   }
 
+  const issuersFile = raw['acme-issuers'];
+  if (issuersFile !== undefined) {
+    const shorthand = (['acme-directory', 'acme-trust', 'acme-email'] as const).filter(
+      (flag) => raw[flag] !== undefined,
+    );
+    if (shorthand.length > 0) {
+      throw new OptionError(
+        `--acme-issuers cannot be combined with ${shorthand.map((flag) => `--${flag}`).join(', ')}: ` +
+          'put the CA in the issuers file ("directory", "trust", "email"), or drop --acme-issuers',
+      );
+    }
+  }
+
   return {
     dataDir: path.resolve(raw.data ?? env.GATEHOUSE_DATA ?? './data'),
     httpsPort,
@@ -92,6 +110,7 @@ export function resolveRunOptions(
     acmeTrust: pemFile('--acme-trust', raw['acme-trust'] ?? env.GATEHOUSE_ACME_TRUST),
     acmeEmail: email(raw['acme-email'] ?? env.GATEHOUSE_ACME_EMAIL),
     acmeChallenges: challenges(raw['acme-challenge'] ?? env.GATEHOUSE_ACME_CHALLENGE),
+    ...(issuersFile === undefined ? {} : { acmeIssuers: loadAcmeIssuers(issuersFile) }),
   };
 }
 

@@ -24,6 +24,7 @@ import {
   type Role,
 } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
+import { ACME_ISSUERS_ENV } from '../ipc/acme-issuers.js';
 import { answerChallenges } from './challenges.js';
 import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
@@ -171,6 +172,10 @@ export class Supervisor {
       if (this.options.acmeTrust) env.GATEHOUSE_ACME_TRUST_PEM = this.options.acmeTrust;
       if (this.options.acmeEmail) env.GATEHOUSE_ACME_EMAIL = this.options.acmeEmail;
       env.GATEHOUSE_ACME_CHALLENGES = this.options.acmeChallenges.join(',');
+      // The list of CAs, EAB keys included: this env goes to the acme-agent only (child-env.ts).
+      if (this.options.acmeIssuers) {
+        env[ACME_ISSUERS_ENV] = JSON.stringify(this.options.acmeIssuers);
+      }
     }
     if (role === 'worker') {
       // The child sees inherited fds from 4 on, in this order.
