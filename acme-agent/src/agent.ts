@@ -14,7 +14,10 @@ import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
+import { explainAccountRefusal, externalAccountBinding } from './external-account-binding.js';
+import { IssuerError, IssuerRotation, type IssuerState, issuerStates } from './issuers.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { type Admission, describeWait } from './order-limiter.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -23,8 +26,8 @@ import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './o
  */
 export const RETRY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 
-/** At most this many orders in flight at one CA. */
-const MAX_CONCURRENT_ORDERS = 8;
+/** After a CA fails for a name, how soon the next CA in the list is tried. */
+const FAILOVER_DELAY_MS = 2_000;
 
 export interface AgentOptions {
   readonly directoryUrl: string;
@@ -35,6 +38,11 @@ export interface AgentOptions {
   readonly log: Logger;
   readonly challengeTypes?: readonly ChallengeType[];
   readonly retrySchedule?: readonly number[];
+  /**
+   * The CAs to try in order, each with its caps (issuers.ts); without it,
+   * the one CA at `directoryUrl`, with the default caps.
+   */
+  readonly issuers?: readonly IssuerState[];
 }
 
 interface Account {
@@ -46,7 +54,13 @@ interface Account {
 type CertificateSummary = RequestResult<'keyvault.certificates'>['certificates'][number];
 
 export class CertificateAgent {
-  #account: Promise<Account> | undefined;
+  /** One account per CA, by directory URL (the keyvault keys accounts the same way). */
+  readonly #accounts = new Map<string, Promise<Account>>();
+  readonly #issuers: readonly IssuerState[];
+  readonly #rotation: IssuerRotation;
+  /** What each queued name was last told about its wait, so that it is told once. */
+  readonly #waitNotices = new Map<string, string>();
+  #drainTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
@@ -55,7 +69,24 @@ export class CertificateAgent {
   #again = false;
   #stopped = false;
 
-  constructor(private readonly options: AgentOptions) {}
+  constructor(private readonly options: AgentOptions) {
+    this.#issuers =
+      options.issuers && options.issuers.length > 0
+        ? options.issuers
+        : issuerStates(
+            [
+              {
+                directoryUrl: options.directoryUrl,
+                ...(options.email ? { email: options.email } : {}),
+                maxConcurrentOrders: 8,
+                newOrderLimit: { orders: 300, periodSeconds: 10_800 },
+              },
+            ],
+            Date.now,
+            () => options.http,
+          );
+    this.#rotation = new IssuerRotation(this.#issuers.length);
+  }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
   reconcile(): Promise<void> {
@@ -83,6 +114,8 @@ export class CertificateAgent {
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
+    if (this.#drainTimer) clearTimeout(this.#drainTimer.timer);
+    this.#drainTimer = undefined;
   }
 
   async #reconcileOnce(): Promise<void> {
@@ -110,65 +143,142 @@ export class CertificateAgent {
     this.#drain();
   }
 
+  /**
+   * Start every queued name its CA's caps allow (order-limiter.ts); the
+   * others stay queued, are told when they will be ordered, and are looked
+   * at again when an order ends or the rate limit refills.
+   */
   #drain(): void {
-    while (!this.#stopped && this.#inFlight.size < MAX_CONCURRENT_ORDERS) {
-      const name = this.#queue.shift();
-      if (name === undefined) return;
+    if (this.#stopped) return;
+    const waiting: string[] = [];
+    const waitingAt = new Map<IssuerState, number>();
+    let wakeAt: number | undefined;
+    for (const name of this.#queue) {
+      const index = this.#rotation.current(name);
+      const issuer = this.#issuers[index] ?? this.#issuers[0];
+      if (!issuer) return;
+      const admission = issuer.limiter.tryStart();
+      if (!admission.admitted) {
+        waiting.push(name);
+        const ahead = waitingAt.get(issuer) ?? 0;
+        waitingAt.set(issuer, ahead + 1);
+        if (admission.notBefore !== undefined) {
+          wakeAt = Math.min(wakeAt ?? Infinity, admission.notBefore);
+        }
+        this.#queued(name, issuer, admission, ahead);
+        continue;
+      }
       this.#inFlight.add(name);
-      void this.#obtain(name).finally(() => {
+      this.#waitNotices.delete(name);
+      void this.#obtain(name, index, issuer).finally(() => {
+        admission.release();
         this.#inFlight.delete(name);
         this.#drain();
       });
     }
+    this.#queue = waiting;
+    if (wakeAt !== undefined) this.#drainAt(wakeAt);
   }
 
-  async #obtain(name: string): Promise<void> {
+  /** Tell the operator, once per wait, that a name is queued and when it will be ordered. */
+  #queued(
+    name: string,
+    issuer: IssuerState,
+    admission: Admission & { admitted: false },
+    ahead: number,
+  ): void {
+    const notice = `${issuer.config.directoryUrl} ${admission.reason}`;
+    if (this.#waitNotices.get(name) === notice) return;
+    this.#waitNotices.set(name, notice);
+    this.options.emit({
+      type: 'order_queued',
+      identifiers: [identifierOf(name)],
+      issuer: issuer.config.directoryUrl,
+      ...describeWait(issuer.config, issuer.limiter.refillMs, admission, ahead),
+    });
+  }
+
+  #drainAt(at: number): void {
+    if (this.#stopped || (this.#drainTimer && this.#drainTimer.at <= at)) return;
+    if (this.#drainTimer) clearTimeout(this.#drainTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.#drainTimer = undefined;
+        this.#drain();
+      },
+      Math.min(Math.max(0, at - Date.now()), 2_147_000_000),
+    );
+    timer.unref();
+    this.#drainTimer = { at, timer };
+  }
+
+  async #obtain(name: string, index: number, issuer: IssuerState): Promise<void> {
     const identifiers = [identifierOf(name)];
+    const { config } = issuer;
     try {
-      const account = await this.#ensureAccount();
+      const account = await this.#ensureAccount(issuer);
       const stored = await obtainCertificate(
         {
           api: account.api,
           accountUrl: account.url,
-          issuer: this.options.directoryUrl,
+          issuer: config.directoryUrl,
           thumbprint: account.thumbprint,
           ask: this.options.ask,
           emit: this.options.emit,
           log: this.options.log,
           challengeTypes: this.options.challengeTypes ?? ['tls-alpn-01', 'http-01'],
+          preferredChain: config.preferredChain,
+          profile: config.profile,
         },
         identifiers,
       );
       this.#failures.delete(name);
+      this.#rotation.succeeded(name);
       const renewAt = renewalTime([stored], identifiers[0] ?? identifierOf(name), Date.now());
       this.#schedule(name, Math.max(renewAt - Date.now(), 1_000), 'renewal');
     } catch (error) {
-      this.#failed(name, identifiers, error);
+      this.#failed(name, identifiers, index, issuer, error);
     }
   }
 
-  #failed(name: string, identifiers: AcmeIdentifier[], error: unknown): void {
+  /**
+   * The attempt at `issuer` failed: the next attempt goes to the next CA in
+   * the list, soon; once every CA failed, the schedule above applies.
+   */
+  #failed(
+    name: string,
+    identifiers: AcmeIdentifier[],
+    index: number,
+    issuer: IssuerState,
+    error: unknown,
+  ): void {
     const failures = (this.#failures.get(name) ?? 0) + 1;
     this.#failures.set(name, failures);
+    const { next, wrapped } = this.#rotation.failed(name, index);
+    const rounds = Math.ceil(failures / this.#issuers.length);
     const schedule = this.options.retrySchedule ?? RETRY_SCHEDULE_MS;
-    const base = schedule[Math.min(failures, schedule.length) - 1] ?? 3_600_000;
-    let delay = base + Math.floor(Math.random() * base * 0.2);
+    const base = schedule[Math.min(rounds, schedule.length) - 1] ?? 3_600_000;
+    let delay = wrapped ? base + Math.floor(Math.random() * base * 0.2) : FAILOVER_DELAY_MS;
     if (error instanceof AcmeProblemError && error.retryAfter !== undefined) {
-      delay = Math.max(delay, error.retryAfter - Date.now());
+      // A rate limit holds for the whole CA; another CA is not bound by it.
+      if (error.kind === 'rateLimited') issuer.limiter.pauseUntil(error.retryAfter);
+      if (next === index) delay = Math.max(delay, error.retryAfter - Date.now());
     }
     // A key or account problem at the CA may mean the account is gone: make sure again next time.
     if (
       error instanceof AcmeProblemError &&
       ['unauthorized', 'accountDoesNotExist', 'userActionRequired'].includes(error.kind)
     ) {
-      this.#account = undefined;
+      this.#accounts.delete(issuer.config.directoryUrl);
     }
     const retryAt = new Date(Date.now() + delay).toISOString();
-    const event = failureEvent(error, identifiers, this.options.directoryUrl, retryAt);
+    const event = failureEvent(error, identifiers, issuer.config.directoryUrl, retryAt);
     this.options.emit(event);
     this.options.log.warn('certificate not obtained; will retry', {
       identifier: name,
       attempt: failures,
+      issuer: issuer.config.directoryUrl,
+      next_issuer: this.#issuers[next]?.config.directoryUrl,
       retry_in_ms: delay,
       error: error instanceof Error ? error.message : String(error),
     });
@@ -197,16 +307,21 @@ export class CertificateAgent {
       this.options.emit({
         type: 'renewal_scheduled',
         identifiers: [identifierOf(name)],
-        issuer: this.options.directoryUrl,
+        issuer:
+          (this.#issuers[this.#rotation.current(name)] ?? this.#issuers[0])?.config.directoryUrl ??
+          this.options.directoryUrl,
         renewAt: new Date(Date.now() + delayMs).toISOString(),
       });
     }
   }
 
-  /** The account for this CA (RFC 8555 section 7.3), created on first use. */
-  #ensureAccount(): Promise<Account> {
-    this.#account ??= (async () => {
-      const { directoryUrl, ask, http, email } = this.options;
+  /** The account at this CA (RFC 8555 section 7.3), created on first use. */
+  #ensureAccount(issuer: IssuerState): Promise<Account> {
+    const { directoryUrl, email } = issuer.config;
+    const existing = this.#accounts.get(directoryUrl);
+    if (existing) return existing;
+    const account = (async () => {
+      const { ask } = this.options;
       const key = await ask('keyvault.account-key', { directoryUrl });
       const sign: Signer = ({ url, nonce, kid, payload }) =>
         ask('keyvault.sign-jws', {
@@ -216,18 +331,25 @@ export class CertificateAgent {
           ...(kid === undefined ? {} : { kid }),
           payload,
         });
-      const api = new AcmeApi(new AcmeWire(directoryUrl, http), sign);
-      const { url } = await api.newAccount({
-        contact: email ? [`mailto:${email}`] : [],
-        termsOfServiceAgreed: true,
-      });
+      const api = new AcmeApi(new AcmeWire(directoryUrl, issuer.http), sign);
+      const binding = await externalAccountBinding(api, issuer.config, key.keyId, ask);
+      const { url } = await api
+        .newAccount({
+          contact: email ? [`mailto:${email}`] : [],
+          termsOfServiceAgreed: true,
+          ...(binding ? { externalAccountBinding: binding } : {}),
+        })
+        .catch((error: unknown) => {
+          throw explainAccountRefusal(error, issuer.config);
+        });
       this.options.log.info('ACME account ready', { account_url: url, issuer: directoryUrl });
       return { url, thumbprint: key.thumbprint, api };
     })();
-    this.#account.catch(() => {
-      this.#account = undefined;
+    this.#accounts.set(directoryUrl, account);
+    account.catch(() => {
+      if (this.#accounts.get(directoryUrl) === account) this.#accounts.delete(directoryUrl);
     });
-    return this.#account;
+    return account;
   }
 }
 
@@ -290,6 +412,13 @@ function failureEvent(
             ? 'The CA rate-limited this request; Gatehouse waits as long as it asked.'
             : undefined;
     return { ...base, problem: error.problem, ...(action ? { action } : {}) };
+  }
+  if (error instanceof IssuerError) {
+    return {
+      ...base,
+      problem: error.details.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
+      ...(error.details.action ? { action: error.details.action } : {}),
+    };
   }
   if (error instanceof OrderError) {
     return {

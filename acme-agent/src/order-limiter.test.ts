@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OrderLimiter } from './order-limiter.js';
+import { OrderLimiter, describeWait } from './order-limiter.js';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
@@ -94,5 +94,31 @@ describe('order limiter', () => {
       () => new OrderLimiter({ maxConcurrentOrders: 0, newOrderLimit: LETS_ENCRYPT.newOrderLimit }),
       RangeError,
     );
+  });
+});
+
+describe('what a queued name is told', () => {
+  it('gives the time it will be ordered, one refill later per name ahead of it', () => {
+    const time = clock(Date.UTC(2026, 0, 1));
+    const limits = { maxConcurrentOrders: 8, newOrderLimit: { orders: 1, periodSeconds: 36 } };
+    const limiter = new OrderLimiter(limits, time.now);
+    assert.equal(limiter.tryStart().admitted, true);
+    const refused = limiter.tryStart();
+    assert.ok(!refused.admitted);
+    assert.deepEqual(describeWait(limits, limiter.refillMs, refused, 2), {
+      waitReason: 'new_order_rate',
+      orderAt: '2026-01-01T00:01:48.000Z',
+      detail:
+        'the cap of 1 new orders per 36 s at this CA is used up; ' +
+        'this name is ordered at about 2026-01-01T00:01:48.000Z',
+    });
+    const busy = describeWait(
+      limits,
+      limiter.refillMs,
+      { admitted: false, reason: 'concurrent_orders', notBefore: undefined },
+      0,
+    );
+    assert.equal(busy.orderAt, undefined);
+    assert.match(busy.detail, /8 orders are running at this CA .* when one of them ends/);
   });
 });

@@ -50,6 +50,11 @@ export class OrderLimiter {
     this.#updatedAt = clock();
   }
 
+  /** Milliseconds for the new-order allowance to refill by one order. */
+  get refillMs(): number {
+    return this.#refillMs;
+  }
+
   /** Orders started and not yet released. */
   get running(): number {
     return this.#running;
@@ -98,4 +103,33 @@ export class OrderLimiter {
     );
     this.#updatedAt = now;
   }
+}
+
+/**
+ * What a queued name is told: why it waits and when it will be ordered.
+ * `ahead` names wait before it at the same CA; under the rate cap each
+ * takes one refill.
+ */
+export function describeWait(
+  limits: OrderLimits,
+  refillMs: number,
+  admission: Admission & { admitted: false },
+  ahead: number,
+): { waitReason: WaitReason; detail: string; orderAt?: string } {
+  const orderAt =
+    admission.notBefore === undefined
+      ? undefined
+      : new Date(
+          admission.notBefore + (admission.reason === 'new_order_rate' ? ahead * refillMs : 0),
+        ).toISOString();
+  const { maxConcurrentOrders, newOrderLimit } = limits;
+  const detail =
+    admission.reason === 'concurrent_orders'
+      ? `${maxConcurrentOrders} orders are running at this CA (its cap); ` +
+        'this name is ordered when one of them ends'
+      : admission.reason === 'new_order_rate'
+        ? `the cap of ${newOrderLimit.orders} new orders per ${newOrderLimit.periodSeconds} s ` +
+          `at this CA is used up; this name is ordered at about ${orderAt ?? 'a later time'}`
+        : `the CA asked for no new orders before ${orderAt ?? 'a later time'} (Retry-After)`;
+  return { waitReason: admission.reason, detail, ...(orderAt ? { orderAt } : {}) };
 }

@@ -22,6 +22,8 @@ import {
   type ChallengeResource,
 } from './acme/api.js';
 import { parseProblem } from './acme/problem.js';
+import { profileRequest } from './certificate-profile.js';
+import { downloadPreferredChain } from './preferred-chain.js';
 
 /** Sends a request over IPC (the agent's channel to the supervisor). */
 export type Ask = <T extends RequestType>(
@@ -43,6 +45,10 @@ export interface OrderContext {
   readonly log: Logger;
   /** Challenge types in order of preference. */
   readonly challengeTypes: readonly ChallengeType[];
+  /** Common name of the root to prefer among the CA's chains (section 7.4.2). */
+  readonly preferredChain?: string | undefined;
+  /** Certificate profile for newOrder, sent only when the CA lists it. */
+  readonly profile?: string | undefined;
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
 }
@@ -75,7 +81,10 @@ export async function obtainCertificate(
   const { api, accountUrl, issuer } = context;
   const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
 
-  const created = await api.newOrder(accountUrl, { identifiers });
+  const created = await api.newOrder(accountUrl, {
+    identifiers,
+    ...profileRequest(await api.wire.directory(), issuer, context.profile),
+  });
   const orderUrl = created.url;
   context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
@@ -104,7 +113,13 @@ export async function obtainCertificate(
       );
     }
     if (order.status === 'valid' && order.certificate) {
-      const { chainPem } = await api.downloadCertificate(accountUrl, order.certificate);
+      const chainPem = await downloadPreferredChain(
+        api,
+        accountUrl,
+        order.certificate,
+        context.preferredChain,
+        context.log,
+      );
       const stored = await context.ask('keyvault.store-chain', {
         keyId: csr.keyId,
         identifiers,
