@@ -111,7 +111,7 @@ describe('--acme-issuers files', () => {
       () => loadAcmeIssuers(file),
       (error: Error) =>
         error instanceof OptionError &&
-        /is not valid JSON \(near character \d+\); fix the syntax/.test(error.message) &&
+        /is not valid JSON \(.+\); fix the syntax/.test(error.message) &&
         !error.message.includes(SECRET),
     );
   });

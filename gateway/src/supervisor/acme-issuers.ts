@@ -48,10 +48,12 @@ export function loadAcmeIssuers(file: string): AcmeIssuer[] {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    // JSON.parse's message quotes the text near the fault, which may hold an HMAC key.
-    const where = /position (\d+)/.exec((error as Error).message)?.[1];
+    // V8's message may quote the text near the fault, which may hold an HMAC key: keep
+    // only what comes before the quote ("Unexpected token ']'", "... at position 7").
+    const reason = ((error as Error).message.split(/, (?:\.\.\.)?"/)[0] ?? '').slice(0, 120);
+    const safe = reason.includes('"') ? '' : ` (${reason})`;
     throw new OptionError(
-      `--acme-issuers ${file} is not valid JSON${where ? ` (near character ${where})` : ''}; ` +
+      `--acme-issuers ${file} is not valid JSON${safe}; ` +
         'fix the syntax (double quotes, no trailing commas)',
     );
   }
