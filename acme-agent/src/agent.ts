@@ -17,7 +17,8 @@ import { AcmeWire, type Signer } from './acme/wire.js';
 import { explainAccountRefusal, externalAccountBinding } from './external-account-binding.js';
 import { IssuerError, IssuerRotation, type IssuerState, issuerStates } from './issuers.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
-import { type Admission, describeWait } from './order-limiter.js';
+import { IssuerQueues } from './issuer-queues.js';
+import { describeWait } from './order-limiter.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -58,13 +59,12 @@ export class CertificateAgent {
   readonly #accounts = new Map<string, Promise<Account>>();
   readonly #issuers: readonly IssuerState[];
   readonly #rotation: IssuerRotation;
-  /** What each queued name was last told about its wait, so that it is told once. */
-  readonly #waitNotices = new Map<string, string>();
+  /** Names waiting for an order, per CA (issuer-queues.ts). */
+  readonly #queues: IssuerQueues;
   #drainTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
-  #queue: string[] = [];
   #reconciling: Promise<void> | undefined;
   #again = false;
   #stopped = false;
@@ -86,6 +86,7 @@ export class CertificateAgent {
             () => options.http,
           );
     this.#rotation = new IssuerRotation(this.#issuers.length);
+    this.#queues = new IssuerQueues(this.#issuers.length);
   }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
@@ -131,16 +132,16 @@ export class CertificateAgent {
     }
     const now = Date.now();
     for (const name of wanted) {
-      if (this.#inFlight.has(name) || this.#queue.includes(name)) continue;
+      if (this.#inFlight.has(name) || this.#queues.has(name)) continue;
       const renewAt = renewalTime(certificates, identifierOf(name), now);
       if (renewAt <= now) this.#enqueue(name);
       else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
     }
+    this.#drain();
   }
 
   #enqueue(name: string): void {
-    this.#queue.push(name);
-    this.#drain();
+    this.#queues.push(name, this.#rotation.current(name));
   }
 
   /**
@@ -150,52 +151,29 @@ export class CertificateAgent {
    */
   #drain(): void {
     if (this.#stopped) return;
-    const waiting: string[] = [];
-    const waitingAt = new Map<IssuerState, number>();
-    let wakeAt: number | undefined;
-    for (const name of this.#queue) {
-      const index = this.#rotation.current(name);
-      const issuer = this.#issuers[index] ?? this.#issuers[0];
-      if (!issuer) return;
-      const admission = issuer.limiter.tryStart();
-      if (!admission.admitted) {
-        waiting.push(name);
-        const ahead = waitingAt.get(issuer) ?? 0;
-        waitingAt.set(issuer, ahead + 1);
-        if (admission.notBefore !== undefined) {
-          wakeAt = Math.min(wakeAt ?? Infinity, admission.notBefore);
-        }
-        this.#queued(name, issuer, admission, ahead);
-        continue;
-      }
-      this.#inFlight.add(name);
-      this.#waitNotices.delete(name);
-      void this.#obtain(name, index, issuer).finally(() => {
-        admission.release();
-        this.#inFlight.delete(name);
-        this.#drain();
-      });
-    }
-    this.#queue = waiting;
-    if (wakeAt !== undefined) this.#drainAt(wakeAt);
-  }
-
-  /** Tell the operator, once per wait, that a name is queued and when it will be ordered. */
-  #queued(
-    name: string,
-    issuer: IssuerState,
-    admission: Admission & { admitted: false },
-    ahead: number,
-  ): void {
-    const notice = `${issuer.config.directoryUrl} ${admission.reason}`;
-    if (this.#waitNotices.get(name) === notice) return;
-    this.#waitNotices.set(name, notice);
-    this.options.emit({
-      type: 'order_queued',
-      identifiers: [identifierOf(name)],
-      issuer: issuer.config.directoryUrl,
-      ...describeWait(issuer.config, issuer.limiter.refillMs, admission, ahead),
+    const wakeAt = this.#queues.drain(this.#issuers, {
+      start: (name, index, release) => {
+        const issuer = this.#issuers[index];
+        if (!issuer) return;
+        this.#inFlight.add(name);
+        void this.#obtain(name, index, issuer).finally(() => {
+          release();
+          this.#inFlight.delete(name);
+          this.#drain();
+        });
+      },
+      waiting: (name, index, refusal, ahead) => {
+        const issuer = this.#issuers[index];
+        if (!issuer) return;
+        this.options.emit({
+          type: 'order_queued',
+          identifiers: [identifierOf(name)],
+          issuer: issuer.config.directoryUrl,
+          ...describeWait(issuer.config, issuer.limiter.refillMs, refusal, ahead),
+        });
+      },
     });
+    if (wakeAt !== undefined) this.#drainAt(wakeAt);
   }
 
   #drainAt(at: number): void {
