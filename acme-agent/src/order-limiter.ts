@@ -6,6 +6,9 @@
  * that does not fit now is not failed: the caller keeps it queued and is
  * told when the next order can start. The clock is injected so the tests
  * need no sleeping.
+ *
+ * Known gap: the bucket lives in memory, so an acme-agent restart starts
+ * it full again although the CA still counts the orders already placed.
  */
 
 export interface OrderLimits {
