@@ -8,7 +8,12 @@
  * Known gap: order state lives in memory only, so an order cut short by a
  * restart is not resumed; the next reconcile places a new order instead.
  */
-import type { AcmeEvent, RequestResult } from '@gatehouse/gateway/ipc';
+import {
+  type AcmeEvent,
+  DEFAULT_MAX_CONCURRENT_ORDERS,
+  DEFAULT_NEW_ORDER_LIMIT,
+  type RequestResult,
+} from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
 import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
@@ -78,8 +83,8 @@ export class CertificateAgent {
               {
                 directoryUrl: options.directoryUrl,
                 ...(options.email ? { email: options.email } : {}),
-                maxConcurrentOrders: 8,
-                newOrderLimit: { orders: 300, periodSeconds: 10_800 },
+                maxConcurrentOrders: DEFAULT_MAX_CONCURRENT_ORDERS,
+                newOrderLimit: { ...DEFAULT_NEW_ORDER_LIMIT },
               },
             ],
             Date.now,
@@ -128,6 +133,7 @@ export class CertificateAgent {
       if (name !== '*' && !wanted.has(name)) {
         clearTimeout(timer);
         this.#timers.delete(name);
+        this.#rotation.forget(name);
       }
     }
     const now = Date.now();
@@ -285,8 +291,9 @@ export class CertificateAgent {
       this.options.emit({
         type: 'renewal_scheduled',
         identifiers: [identifierOf(name)],
+        // The CA the renewal's order goes to first.
         issuer:
-          (this.#issuers[this.#rotation.current(name)] ?? this.#issuers[0])?.config.directoryUrl ??
+          this.#issuers[this.#rotation.current(name)]?.config.directoryUrl ??
           this.options.directoryUrl,
         renewAt: new Date(Date.now() + delayMs).toISOString(),
       });
