@@ -86,6 +86,8 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
   let plainPebble: Pebble;
   let listed: Gatehouse;
   let bound: Gatehouse;
+  /** Uses the EAB Pebble without a binding. */
+  let unbound: Gatehouse;
   let unreachable = '';
   let alternateRootFile = '';
   let defaultRootFile = '';
@@ -167,6 +169,15 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
       extraArgs: ['--acme-issuers', boundFile],
     });
     gatehouses.push(bound);
+    const unboundFile = path.join(scratch, 'unbound.json');
+    fs.writeFileSync(
+      unboundFile,
+      JSON.stringify({
+        issuers: [{ directory: eabPebble.directoryUrl, trust: eabPebble.trustFile }],
+      }),
+    );
+    unbound = await Gatehouse.start({ workers: 1, extraArgs: ['--acme-issuers', unboundFile] });
+    gatehouses.push(unbound);
   });
 
   after(async () => {
@@ -220,6 +231,20 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
       eabPebble.directoryUrl,
     );
     assert.ok(!(JSON.stringify(rows) + bound.output.join('\n')).includes(RIGHT_KEY));
+  });
+
+  it('says what to add when a CA requires EAB and none is given', async () => {
+    const name = 'unbound.example.com';
+    await addDomain(unbound, name);
+    const failed = await until('a certificate_failed event', 20_000, async () =>
+      (await events(unbound)).find((row) => row.type === 'certificate_failed'),
+    );
+    assert.equal(failed.issuer, eabPebble.directoryUrl);
+    assert.equal(failed.problem?.type, 'gatehouse:external_account_required');
+    assert.match(failed.problem.detail ?? '', /requires External Account Binding/);
+    assert.match(failed.action ?? '', /Add "externalAccountBinding"/);
+    const types = (await events(unbound)).map((row) => row.type);
+    assert.ok(!types.includes('order_created'), types.join(', '));
   });
 
   it('queues a name past the new-order cap, saying when it will be ordered', async () => {
