@@ -116,6 +116,25 @@ describe('--acme-issuers files', () => {
     );
   });
 
+  it('refuses trust files too large to hand to the acme-agent', () => {
+    const big = ROOT_PEM.repeat(1 + Math.ceil((70 * 1024) / ROOT_PEM.length));
+    fs.writeFileSync(path.join(scratch, 'big.pem'), big);
+    const file = path.join(scratch, 'big.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        issuers: [
+          { directory: 'https://a.example/dir', trust: 'big.pem' },
+          { directory: 'https://b.example/dir', trust: 'big.pem' },
+        ],
+      }),
+    );
+    assert.throws(
+      () => loadAcmeIssuers(file),
+      /the list with its trust files is 1\d\d KiB, more than the 120 KiB .* only the root its CA needs/,
+    );
+  });
+
   it('refuses --acme-issuers together with the one-issuer flags', () => {
     const file = path.join(scratch, 'one.json');
     fs.writeFileSync(file, JSON.stringify({ issuers: [{ directory: 'letsencrypt' }] }));

@@ -32,6 +32,9 @@ const EXAMPLE =
 
 type Json = Record<string, unknown>;
 
+/** What fits in one environment variable of the acme-agent, with room to spare. */
+const MAX_ENV_BYTES = 120 * 1024;
+
 /** Read, parse and check an issuers file; throws OptionError saying what to fix. */
 export function loadAcmeIssuers(file: string): AcmeIssuer[] {
   let text: string;
@@ -57,7 +60,17 @@ export function loadAcmeIssuers(file: string): AcmeIssuer[] {
         'fix the syntax (double quotes, no trailing commas)',
     );
   }
-  return parseAcmeIssuers(json, path.dirname(path.resolve(file)), file);
+  const issuers = parseAcmeIssuers(json, path.dirname(path.resolve(file)), file);
+  // Linux refuses to start a process with one environment string over 128 KiB (E2BIG).
+  const size = Buffer.byteLength(JSON.stringify(issuers));
+  if (size > MAX_ENV_BYTES) {
+    throw new OptionError(
+      `--acme-issuers ${file}: the list with its trust files is ${Math.ceil(size / 1024)} KiB, ` +
+        `more than the ${MAX_ENV_BYTES / 1024} KiB the acme-agent can be given; ` +
+        'give each "trust" only the root its CA needs, not a whole bundle',
+    );
+  }
+  return issuers;
 }
 
 /** Check parsed JSON; `baseDir` resolves relative `trust` paths. */
