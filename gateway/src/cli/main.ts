@@ -53,7 +53,8 @@ Options of run:
   --acme-trust FILE   Extra root (PEM) to trust for the CA's own HTTPS, e.g. a test CA's
   --acme-email ADDR   Contact address for the ACME account
   --acme-challenge T  Challenge types to answer, in order: tls-alpn-01,http-01 (the default)
-  --acme-issuers FILE JSON list of CAs to try in order, with EAB, preferred chain, profile and
+  --acme-issuers FILE
+                      JSON list of CAs to try in order, with EAB, preferred chain, profile and
                       caps (see README); replaces --acme-directory, --acme-trust, --acme-email
 
 Options of status:
