@@ -142,6 +142,11 @@ describe('--acme-issuers files', () => {
       () => resolveRunOptions({ 'acme-issuers': file, 'acme-directory': 'letsencrypt' }, {}),
       /--acme-issuers cannot be combined with --acme-directory: put the CA in the issuers file/,
     );
+    assert.throws(
+      () =>
+        resolveRunOptions({ 'acme-issuers': file }, { GATEHOUSE_ACME_EMAIL: 'ops@example.com' }),
+      /cannot be combined with GATEHOUSE_ACME_EMAIL/,
+    );
     const options = resolveRunOptions({ 'acme-issuers': file }, {});
     assert.equal(options.acmeIssuers?.length, 1);
     assert.equal(resolveRunOptions({}, {}).acmeIssuers, undefined);

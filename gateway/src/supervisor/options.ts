@@ -86,12 +86,17 @@ export function resolveRunOptions(
 
   const issuersFile = raw['acme-issuers'];
   if (issuersFile !== undefined) {
-    const shorthand = (['acme-directory', 'acme-trust', 'acme-email'] as const).filter(
-      (flag) => raw[flag] !== undefined,
-    );
+    const shorthand = [
+      ...(['acme-directory', 'acme-trust', 'acme-email'] as const)
+        .filter((flag) => raw[flag] !== undefined)
+        .map((flag) => `--${flag}`),
+      ...['GATEHOUSE_ACME_DIRECTORY', 'GATEHOUSE_ACME_TRUST', 'GATEHOUSE_ACME_EMAIL'].filter(
+        (name) => env[name] !== undefined,
+      ),
+    ];
     if (shorthand.length > 0) {
       throw new OptionError(
-        `--acme-issuers cannot be combined with ${shorthand.map((flag) => `--${flag}`).join(', ')}: ` +
+        `--acme-issuers cannot be combined with ${shorthand.join(', ')}: ` +
           'put the CA in the issuers file ("directory", "trust", "email"), or drop --acme-issuers',
       );
     }
