@@ -8,14 +8,23 @@
  * Known gap: order state lives in memory only, so an order cut short by a
  * restart is not resumed; the next reconcile places a new order instead.
  */
-import type { AcmeEvent, RequestResult } from '@gatehouse/gateway/ipc';
+import {
+  type AcmeEvent,
+  DEFAULT_MAX_CONCURRENT_ORDERS,
+  DEFAULT_NEW_ORDER_LIMIT,
+  type RequestResult,
+} from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
 import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
+import { explainAccountRefusal, externalAccountBinding } from './external-account-binding.js';
+import { IssuerError, IssuerRotation, type IssuerState, issuerStates } from './issuers.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
 import { type DnsProvider, DnsProviderError } from './dns/provider.js';
+import { IssuerQueues } from './issuer-queues.js';
+import { describeWait } from './order-limiter.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -24,8 +33,8 @@ import { type DnsProvider, DnsProviderError } from './dns/provider.js';
  */
 export const RETRY_SCHEDULE_MS = [10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 
-/** At most this many orders in flight at one CA. */
-const MAX_CONCURRENT_ORDERS = 8;
+/** After a CA fails for a name, how soon the next CA in the list is tried. */
+const FAILOVER_DELAY_MS = 2_000;
 
 export interface AgentOptions {
   readonly directoryUrl: string;
@@ -38,6 +47,11 @@ export interface AgentOptions {
   readonly retrySchedule?: readonly number[];
   /** For dns-01 (and so wildcards); none by default. */
   readonly dnsProvider?: DnsProvider | undefined;
+  /**
+   * The CAs to try in order, each with its caps (issuers.ts); without it,
+   * the one CA at `directoryUrl`, with the default caps.
+   */
+  readonly issuers?: readonly IssuerState[];
 }
 
 interface Account {
@@ -49,16 +63,39 @@ interface Account {
 type CertificateSummary = RequestResult<'keyvault.certificates'>['certificates'][number];
 
 export class CertificateAgent {
-  #account: Promise<Account> | undefined;
+  /** One account per CA, by directory URL (the keyvault keys accounts the same way). */
+  readonly #accounts = new Map<string, Promise<Account>>();
+  readonly #issuers: readonly IssuerState[];
+  readonly #rotation: IssuerRotation;
+  /** Names waiting for an order, per CA (issuer-queues.ts). */
+  readonly #queues: IssuerQueues;
+  #drainTimer: { at: number; timer: NodeJS.Timeout } | undefined;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
-  #queue: string[] = [];
   #reconciling: Promise<void> | undefined;
   #again = false;
   #stopped = false;
 
-  constructor(private readonly options: AgentOptions) {}
+  constructor(private readonly options: AgentOptions) {
+    this.#issuers =
+      options.issuers && options.issuers.length > 0
+        ? options.issuers
+        : issuerStates(
+            [
+              {
+                directoryUrl: options.directoryUrl,
+                ...(options.email ? { email: options.email } : {}),
+                maxConcurrentOrders: DEFAULT_MAX_CONCURRENT_ORDERS,
+                newOrderLimit: { ...DEFAULT_NEW_ORDER_LIMIT },
+              },
+            ],
+            Date.now,
+            () => options.http,
+          );
+    this.#rotation = new IssuerRotation(this.#issuers.length);
+    this.#queues = new IssuerQueues(this.#issuers.length);
+  }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
   reconcile(): Promise<void> {
@@ -86,6 +123,8 @@ export class CertificateAgent {
     this.#stopped = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
+    if (this.#drainTimer) clearTimeout(this.#drainTimer.timer);
+    this.#drainTimer = undefined;
   }
 
   async #reconcileOnce(): Promise<void> {
@@ -97,82 +136,137 @@ export class CertificateAgent {
       if (name !== '*' && !wanted.has(name)) {
         clearTimeout(timer);
         this.#timers.delete(name);
+        this.#rotation.forget(name);
       }
     }
     const now = Date.now();
     for (const name of wanted) {
-      if (this.#inFlight.has(name) || this.#queue.includes(name)) continue;
+      if (this.#inFlight.has(name) || this.#queues.has(name)) continue;
       const renewAt = renewalTime(certificates, identifierOf(name), now);
       if (renewAt <= now) this.#enqueue(name);
       else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
     }
-  }
-
-  #enqueue(name: string): void {
-    this.#queue.push(name);
     this.#drain();
   }
 
-  #drain(): void {
-    while (!this.#stopped && this.#inFlight.size < MAX_CONCURRENT_ORDERS) {
-      const name = this.#queue.shift();
-      if (name === undefined) return;
-      this.#inFlight.add(name);
-      void this.#obtain(name).finally(() => {
-        this.#inFlight.delete(name);
-        this.#drain();
-      });
-    }
+  #enqueue(name: string): void {
+    this.#queues.push(name, this.#rotation.current(name));
   }
 
-  async #obtain(name: string): Promise<void> {
+  /**
+   * Start every queued name its CA's caps allow (order-limiter.ts); the
+   * others stay queued, are told when they will be ordered, and are looked
+   * at again when an order ends or the rate limit refills.
+   */
+  #drain(): void {
+    if (this.#stopped) return;
+    const wakeAt = this.#queues.drain(this.#issuers, {
+      start: (name, index, release) => {
+        const issuer = this.#issuers[index];
+        if (!issuer) return;
+        this.#inFlight.add(name);
+        void this.#obtain(name, index, issuer).finally(() => {
+          release();
+          this.#inFlight.delete(name);
+          this.#drain();
+        });
+      },
+      waiting: (name, index, refusal, ahead) => {
+        const issuer = this.#issuers[index];
+        if (!issuer) return;
+        this.options.emit({
+          type: 'order_queued',
+          identifiers: [identifierOf(name)],
+          issuer: issuer.config.directoryUrl,
+          ...describeWait(issuer.config, issuer.limiter.refillMs, refusal, ahead),
+        });
+      },
+    });
+    if (wakeAt !== undefined) this.#drainAt(wakeAt);
+  }
+
+  #drainAt(at: number): void {
+    if (this.#stopped || (this.#drainTimer && this.#drainTimer.at <= at)) return;
+    if (this.#drainTimer) clearTimeout(this.#drainTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.#drainTimer = undefined;
+        this.#drain();
+      },
+      Math.min(Math.max(0, at - Date.now()), 2_147_000_000),
+    );
+    timer.unref();
+    this.#drainTimer = { at, timer };
+  }
+
+  async #obtain(name: string, index: number, issuer: IssuerState): Promise<void> {
     const identifiers = [identifierOf(name)];
+    const { config } = issuer;
     try {
-      const account = await this.#ensureAccount();
+      const account = await this.#ensureAccount(issuer);
       const stored = await obtainCertificate(
         {
           api: account.api,
           accountUrl: account.url,
-          issuer: this.options.directoryUrl,
+          issuer: config.directoryUrl,
           thumbprint: account.thumbprint,
           ask: this.options.ask,
           emit: this.options.emit,
           log: this.options.log,
           challengeTypes: this.options.challengeTypes ?? ['tls-alpn-01', 'http-01'],
           dnsProvider: this.options.dnsProvider,
+          preferredChain: config.preferredChain,
+          profile: config.profile,
         },
         identifiers,
       );
       this.#failures.delete(name);
+      this.#rotation.succeeded(name);
       const renewAt = renewalTime([stored], identifiers[0] ?? identifierOf(name), Date.now());
       this.#schedule(name, Math.max(renewAt - Date.now(), 1_000), 'renewal');
     } catch (error) {
-      this.#failed(name, identifiers, error);
+      this.#failed(name, identifiers, index, issuer, error);
     }
   }
 
-  #failed(name: string, identifiers: AcmeIdentifier[], error: unknown): void {
+  /**
+   * The attempt at `issuer` failed: the next attempt goes to the next CA in
+   * the list, soon; once every CA failed, the schedule above applies.
+   */
+  #failed(
+    name: string,
+    identifiers: AcmeIdentifier[],
+    index: number,
+    issuer: IssuerState,
+    error: unknown,
+  ): void {
     const failures = (this.#failures.get(name) ?? 0) + 1;
     this.#failures.set(name, failures);
+    const { next, wrapped } = this.#rotation.failed(name, index);
+    const rounds = Math.ceil(failures / this.#issuers.length);
     const schedule = this.options.retrySchedule ?? RETRY_SCHEDULE_MS;
-    const base = schedule[Math.min(failures, schedule.length) - 1] ?? 3_600_000;
-    let delay = base + Math.floor(Math.random() * base * 0.2);
+    const base = schedule[Math.min(rounds, schedule.length) - 1] ?? 3_600_000;
+    let delay = wrapped ? base + Math.floor(Math.random() * base * 0.2) : FAILOVER_DELAY_MS;
     if (error instanceof AcmeProblemError && error.retryAfter !== undefined) {
-      delay = Math.max(delay, error.retryAfter - Date.now());
+      // A rate limit holds for the whole CA; another CA is not bound by it.
+      if (error.kind === 'rateLimited') issuer.limiter.pauseUntil(error.retryAfter);
+      if (next === index) delay = Math.max(delay, error.retryAfter - Date.now());
     }
     // A key or account problem at the CA may mean the account is gone: make sure again next time.
     if (
       error instanceof AcmeProblemError &&
       ['unauthorized', 'accountDoesNotExist', 'userActionRequired'].includes(error.kind)
     ) {
-      this.#account = undefined;
+      this.#accounts.delete(issuer.config.directoryUrl);
     }
     const retryAt = new Date(Date.now() + delay).toISOString();
-    const event = failureEvent(error, identifiers, this.options.directoryUrl, retryAt);
+    const event = failureEvent(error, identifiers, issuer.config.directoryUrl, retryAt);
     this.options.emit(event);
     this.options.log.warn('certificate not obtained; will retry', {
       identifier: name,
       attempt: failures,
+      issuer: issuer.config.directoryUrl,
+      next_issuer: this.#issuers[next]?.config.directoryUrl,
       retry_in_ms: delay,
       error: error instanceof Error ? error.message : String(error),
     });
@@ -201,16 +295,22 @@ export class CertificateAgent {
       this.options.emit({
         type: 'renewal_scheduled',
         identifiers: [identifierOf(name)],
-        issuer: this.options.directoryUrl,
+        // The CA the renewal's order goes to first.
+        issuer:
+          this.#issuers[this.#rotation.current(name)]?.config.directoryUrl ??
+          this.options.directoryUrl,
         renewAt: new Date(Date.now() + delayMs).toISOString(),
       });
     }
   }
 
-  /** The account for this CA (RFC 8555 section 7.3), created on first use. */
-  #ensureAccount(): Promise<Account> {
-    this.#account ??= (async () => {
-      const { directoryUrl, ask, http, email } = this.options;
+  /** The account at this CA (RFC 8555 section 7.3), created on first use. */
+  #ensureAccount(issuer: IssuerState): Promise<Account> {
+    const { directoryUrl, email } = issuer.config;
+    const existing = this.#accounts.get(directoryUrl);
+    if (existing) return existing;
+    const account = (async () => {
+      const { ask } = this.options;
       const key = await ask('keyvault.account-key', { directoryUrl });
       const sign: Signer = ({ url, nonce, kid, payload }) =>
         ask('keyvault.sign-jws', {
@@ -220,18 +320,25 @@ export class CertificateAgent {
           ...(kid === undefined ? {} : { kid }),
           payload,
         });
-      const api = new AcmeApi(new AcmeWire(directoryUrl, http), sign);
-      const { url } = await api.newAccount({
-        contact: email ? [`mailto:${email}`] : [],
-        termsOfServiceAgreed: true,
-      });
+      const api = new AcmeApi(new AcmeWire(directoryUrl, issuer.http), sign);
+      const binding = await externalAccountBinding(api, issuer.config, key.keyId, ask);
+      const { url } = await api
+        .newAccount({
+          contact: email ? [`mailto:${email}`] : [],
+          termsOfServiceAgreed: true,
+          ...(binding ? { externalAccountBinding: binding } : {}),
+        })
+        .catch((error: unknown) => {
+          throw explainAccountRefusal(error, issuer.config);
+        });
       this.options.log.info('ACME account ready', { account_url: url, issuer: directoryUrl });
       return { url, thumbprint: key.thumbprint, api };
     })();
-    this.#account.catch(() => {
-      this.#account = undefined;
+    this.#accounts.set(directoryUrl, account);
+    account.catch(() => {
+      if (this.#accounts.get(directoryUrl) === account) this.#accounts.delete(directoryUrl);
     });
-    return this.#account;
+    return account;
   }
 }
 
@@ -294,6 +401,13 @@ function failureEvent(
             ? 'The CA rate-limited this request; Gatehouse waits as long as it asked.'
             : undefined;
     return { ...base, problem: error.problem, ...(action ? { action } : {}) };
+  }
+  if (error instanceof IssuerError) {
+    return {
+      ...base,
+      problem: error.details.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
+      ...(error.details.action ? { action: error.details.action } : {}),
+    };
   }
   if (error instanceof OrderError) {
     return {

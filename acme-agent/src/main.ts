@@ -3,21 +3,21 @@
  * authority (RFC 8555). It keeps every domain in state.db certified,
  * asking the keyvault for every signature, key and CSR; it holds no
  * private key and writes no file. Its configuration comes from the
- * supervisor's environment: the CA's directory URL, an extra root for the
- * CA's HTTPS, and the account's contact address.
+ * supervisor's environment: the list of CAs (GATEHOUSE_ACME_ISSUERS, see
+ * issuers.ts), or one CA's directory URL, an extra root for its HTTPS and
+ * the account's contact address.
  */
 import { type AcmeEvent, startChild } from '@gatehouse/gateway/ipc';
 import { CertificateAgent } from './agent.js';
 import type { ChallengeType } from './order.js';
-import { httpClient } from './acme/http.js';
 import { dnsProviderFromEnvironment } from './dns/from-environment.js';
+import { issuerStates, issuersFromEnvironment } from './issuers.js';
 
 const runtime = startChild('acme-agent');
 const log = runtime.log;
-const directoryUrl =
-  process.env.GATEHOUSE_ACME_DIRECTORY ?? 'https://acme-v02.api.letsencrypt.org/directory';
-const trust = process.env.GATEHOUSE_ACME_TRUST_PEM;
-const email = process.env.GATEHOUSE_ACME_EMAIL;
+const issuers = issuerStates(issuersFromEnvironment(process.env));
+const first = issuers[0];
+if (!first) throw new Error('no ACME issuer configured');
 const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,http-01')
   .split(',')
   .filter(
@@ -27,9 +27,10 @@ const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,ht
 const dnsProvider = dnsProviderFromEnvironment(process.env, log.child('dns'));
 
 const agent = new CertificateAgent({
-  directoryUrl,
-  email,
-  http: httpClient(trust ? { extraRootsPem: trust } : {}),
+  directoryUrl: first.config.directoryUrl,
+  email: first.config.email,
+  http: first.http,
+  issuers,
   ask: (type, payload) => runtime.channel.request(type, payload),
   emit: function emitAcmeEvent(event: AcmeEvent) {
     runtime.channel.emit('acme.event', event);
@@ -49,8 +50,8 @@ runtime.onShutdown(async function stopAgent() {
 });
 
 log.info('acme-agent started', {
-  issuer: directoryUrl,
   dns_provider: dnsProvider?.description ?? 'none',
+  issuers: issuers.map((issuer) => issuer.config.directoryUrl).join(', '),
 });
 runtime.ready();
 void agent.reconcile();

@@ -25,6 +25,8 @@ import {
 import { parseProblem } from './acme/problem.js';
 import { dns01Answer } from './dns/dns01.js';
 import type { DnsProvider } from './dns/provider.js';
+import { profileRequest } from './certificate-profile.js';
+import { downloadPreferredChain } from './preferred-chain.js';
 
 /** Sends a request over IPC (the agent's channel to the supervisor). */
 export type Ask = <T extends RequestType>(
@@ -48,6 +50,10 @@ export interface OrderContext {
   readonly challengeTypes: readonly ChallengeType[];
   /** Publishes dns-01 records; without one, dns-01 (and so every wildcard) is out of reach. */
   readonly dnsProvider?: DnsProvider | undefined;
+  /** Common name of the root to prefer among the CA's chains (section 7.4.2). */
+  readonly preferredChain?: string | undefined;
+  /** Certificate profile for newOrder, sent only when the CA lists it. */
+  readonly profile?: string | undefined;
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
 }
@@ -80,7 +86,10 @@ export async function obtainCertificate(
   const { api, accountUrl, issuer } = context;
   const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
 
-  const created = await api.newOrder(accountUrl, { identifiers });
+  const created = await api.newOrder(accountUrl, {
+    identifiers,
+    ...profileRequest(await api.wire.directory(), issuer, context.profile),
+  });
   const orderUrl = created.url;
   context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
@@ -109,7 +118,13 @@ export async function obtainCertificate(
       );
     }
     if (order.status === 'valid' && order.certificate) {
-      const { chainPem } = await api.downloadCertificate(accountUrl, order.certificate);
+      const chainPem = await downloadPreferredChain(
+        api,
+        accountUrl,
+        order.certificate,
+        context.preferredChain,
+        context.log,
+      );
       const stored = await context.ask('keyvault.store-chain', {
         keyId: csr.keyId,
         identifiers,

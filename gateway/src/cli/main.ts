@@ -57,6 +57,9 @@ Options of run:
   --acme-dns-rfc2136 FILE
                       JSON settings (server, TSIG key) of an RFC 2136 DNS server for dns-01,
                       which wildcards need; mode 600
+  --acme-issuers FILE
+                      JSON list of CAs to try in order, with EAB, preferred chain, profile and
+                      caps (see README); replaces --acme-directory, --acme-trust, --acme-email
 
 Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
@@ -159,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
           'acme-email': { type: 'string' },
           'acme-challenge': { type: 'string' },
           'acme-dns-rfc2136': { type: 'string' },
+          'acme-issuers': { type: 'string' },
         },
       });
       return runCommand(values);

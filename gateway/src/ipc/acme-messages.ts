@@ -46,6 +46,7 @@ export const ACME_EVENT_TYPES = [
   'certificate_obtained',
   'certificate_failed',
   'renewal_scheduled',
+  'order_queued',
 ] as const;
 
 /** An RFC 7807 / RFC 8555 section 6.7 problem document, kept structured. */
@@ -84,6 +85,12 @@ export const acmeEvent = z
     action: z.string().max(1024).optional(),
     /** certificate_failed: when the next attempt is (ISO 8601). */
     retryAt: z.string().max(40).optional(),
+    /** order_queued: which cap of the issuer the name waits for (acme-agent/src/order-limiter.ts). */
+    waitReason: z.enum(['concurrent_orders', 'new_order_rate', 'ca_rate_limited']).optional(),
+    /** order_queued: when the name will be ordered (ISO 8601), when that is known. */
+    orderAt: z.string().max(40).optional(),
+    /** order_queued: the wait, in words. */
+    detail: z.string().max(1024).optional(),
   })
   .strict();
 export type AcmeEvent = z.infer<typeof acmeEvent>;

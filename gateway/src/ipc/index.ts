@@ -4,3 +4,4 @@ export { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES } from './framing.js
 export * from './messages.js';
 export * from './acme-messages.js';
 export * from './dns-rfc2136.js';
+export * from './acme-issuers.js';

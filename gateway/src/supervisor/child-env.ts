@@ -10,6 +10,8 @@ import type { ChildRole } from '../ipc/messages.js';
 export const SECRET_ENV: Readonly<Record<string, ChildRole>> = {
   GATEHOUSE_MASTER_KEY: 'keyvault',
   GATEHOUSE_ACME_DNS_RFC2136: 'acme-agent',
+  // The CA list carries External Account Binding HMAC keys.
+  GATEHOUSE_ACME_ISSUERS: 'acme-agent',
 };
 
 export function childEnvironment(

@@ -5,8 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AcmeIssuer } from '../ipc/acme-issuers.js';
 import { isLevel, type Level } from '../log/logger.js';
 import { readDnsRfc2136File } from './dns-rfc2136-file.js';
+import { loadAcmeIssuers } from './acme-issuers.js';
 
 export interface RunOptions {
   dataDir: string;
@@ -30,6 +32,8 @@ export interface RunOptions {
   acmeChallenges: AcmeChallengeType[];
   /** The checked RFC 2136 DNS provider settings (JSON, holds the TSIG secret), for dns-01. */
   acmeDnsRfc2136?: string;
+  /** `--acme-issuers`: the CAs to try in order; absent when the one-issuer flags are used. */
+  acmeIssuers?: AcmeIssuer[];
 }
 
 export const ACME_CHALLENGE_TYPES = ['tls-alpn-01', 'http-01', 'dns-01'] as const;
@@ -65,6 +69,7 @@ export interface RawRunOptions {
   'acme-email'?: string | undefined;
   'acme-challenge'?: string | undefined;
   'acme-dns-rfc2136'?: string | undefined;
+  'acme-issuers'?: string | undefined;
 }
 
 export function resolveRunOptions(
@@ -92,6 +97,24 @@ export function resolveRunOptions(
       '--acme-challenge dns-01 needs a DNS provider: add --acme-dns-rfc2136 FILE (see README)',
     );
   }
+  const issuersFile = raw['acme-issuers'];
+  if (issuersFile !== undefined) {
+    const shorthand = [
+      ...(['acme-directory', 'acme-trust', 'acme-email'] as const)
+        .filter((flag) => raw[flag] !== undefined)
+        .map((flag) => `--${flag}`),
+      ...['GATEHOUSE_ACME_DIRECTORY', 'GATEHOUSE_ACME_TRUST', 'GATEHOUSE_ACME_EMAIL'].filter(
+        (name) => env[name] !== undefined,
+      ),
+    ];
+    if (shorthand.length > 0) {
+      throw new OptionError(
+        `--acme-issuers cannot be combined with ${shorthand.join(', ')}: ` +
+          'put the CA in the issuers file ("directory", "trust", "email"), or drop --acme-issuers',
+      );
+    }
+  }
+
   return {
     dataDir: path.resolve(raw.data ?? env.GATEHOUSE_DATA ?? './data'),
     httpsPort,
@@ -106,6 +129,7 @@ export function resolveRunOptions(
     acmeEmail: email(raw['acme-email'] ?? env.GATEHOUSE_ACME_EMAIL),
     acmeChallenges,
     ...(dnsFile === undefined ? {} : { acmeDnsRfc2136: readDnsRfc2136File(dnsFile) }),
+    ...(issuersFile === undefined ? {} : { acmeIssuers: loadAcmeIssuers(issuersFile) }),
   };
 }
 

@@ -25,6 +25,7 @@ import {
 } from '../ipc/messages.js';
 import { CHILD_ENV } from '../ipc/child.js';
 import { DNS_RFC2136_ENV } from '../ipc/dns-rfc2136.js';
+import { ACME_ISSUERS_ENV } from '../ipc/acme-issuers.js';
 import { answerChallenges } from './challenges.js';
 import { childEnvironment } from './child-env.js';
 import { lockDataDir, prepareDataDir, type DataDirLock } from './lock.js';
@@ -174,6 +175,10 @@ export class Supervisor {
       env.GATEHOUSE_ACME_CHALLENGES = this.options.acmeChallenges.join(',');
       // The TSIG secret travels in the environment, never on a command line (ps shows those).
       if (this.options.acmeDnsRfc2136) env[DNS_RFC2136_ENV] = this.options.acmeDnsRfc2136;
+      // The list of CAs, EAB keys included: this env goes to the acme-agent only (child-env.ts).
+      if (this.options.acmeIssuers) {
+        env[ACME_ISSUERS_ENV] = JSON.stringify(this.options.acmeIssuers);
+      }
     }
     if (role === 'worker') {
       // The child sees inherited fds from 4 on, in this order.

@@ -31,6 +31,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
+    // A child that exits without reading its input (a refused command line)
+    // makes the write fail with EPIPE; its exit code and output tell the test.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }

@@ -48,6 +48,12 @@ export interface PebbleOptions {
    * bind9 that takes dns-01 records; default challtestsrv (which still starts).
    */
   dnsServer?: string;
+  /**
+   * External Account Binding keys (key id to base64url HMAC key, config
+   * `externalAccountMACKeys`); when given, Pebble requires a binding on
+   * every new account (`externalAccountBindingRequired`). Default: none.
+   */
+  externalAccountMacKeys?: Record<string, string>;
 }
 
 export interface HttpsResponse {
@@ -154,11 +160,14 @@ export class Pebble {
     return [this.pebble.pid, this.challtestsrv.pid].filter((pid) => pid !== undefined);
   }
 
-  /** The root that signs what Pebble issues: new at every start, so read it per run. */
-  async rootPem(): Promise<string> {
-    const response = await this.request(`${this.managementUrl}/roots/0`);
+  /**
+   * The root that signs what Pebble issues: new at every start, so read it
+   * per run. `index` 1 and up: the alternate roots (env PEBBLE_ALTERNATE_ROOTS).
+   */
+  async rootPem(index = 0): Promise<string> {
+    const response = await this.request(`${this.managementUrl}/roots/${index}`);
     if (response.status !== 200 || !response.body.includes('BEGIN CERTIFICATE')) {
-      throw new Error(`Pebble's /roots/0 answered ${response.status}: ${response.body}`);
+      throw new Error(`Pebble's /roots/${index} answered ${response.status}: ${response.body}`);
     }
     return response.body;
   }
@@ -380,7 +389,10 @@ function writeConfig(
       httpPort: options.httpPort,
       tlsPort: options.tlsPort,
       ocspResponderURL: '',
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: options.externalAccountMacKeys !== undefined,
+      ...(options.externalAccountMacKeys === undefined
+        ? {}
+        : { externalAccountMACKeys: options.externalAccountMacKeys }),
       ...(options.certificateValiditySeconds === undefined
         ? {}
         : { certificateValidityPeriod: options.certificateValiditySeconds }),
