@@ -4,9 +4,8 @@
  * for renewal, and schedules the next look. Failure is normal here: each
  * failed name is retried on the schedule below, never sooner than the CA's
  * Retry-After, and every failure is an event that says what happened.
- *
- * Known gap: order state lives in memory only, so an order cut short by a
- * restart is not resumed; the next reconcile places a new order instead.
+ * Orders in flight are journaled in state.db (order-journal.ts), so an
+ * order cut short by a crash is taken up again by the next attempt.
  */
 import type { AcmeEvent, RequestResult } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
@@ -14,7 +13,8 @@ import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
-import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { type Ask, type ChallengeType, OrderError } from './order.js';
+import { OrderJournal, obtainResumable } from './order-journal.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -103,6 +103,11 @@ export class CertificateAgent {
       if (renewAt <= now) this.#enqueue(name);
       else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
     }
+    await this.#journal().prune((name) => this.#inFlight.has(name) || this.#queue.includes(name));
+  }
+
+  #journal(): OrderJournal {
+    return new OrderJournal(this.options.ask, this.options.directoryUrl, this.options.log);
   }
 
   #enqueue(name: string): void {
@@ -126,7 +131,7 @@ export class CertificateAgent {
     const identifiers = [identifierOf(name)];
     try {
       const account = await this.#ensureAccount();
-      const stored = await obtainCertificate(
+      const stored = await obtainResumable(
         {
           api: account.api,
           accountUrl: account.url,
@@ -137,6 +142,7 @@ export class CertificateAgent {
           log: this.options.log,
           challengeTypes: this.options.challengeTypes ?? ['tls-alpn-01', 'http-01'],
         },
+        this.#journal(),
         identifiers,
       );
       this.#failures.delete(name);

@@ -10,6 +10,7 @@ import { type AcmeEvent, startChild } from '@gatehouse/gateway/ipc';
 import { CertificateAgent } from './agent.js';
 import type { ChallengeType } from './order.js';
 import { httpClient } from './acme/http.js';
+import { RETRY_SCHEDULE_ENV, parseRetrySchedule } from './retry-schedule.js';
 
 const runtime = startChild('acme-agent');
 const log = runtime.log;
@@ -20,6 +21,13 @@ const email = process.env.GATEHOUSE_ACME_EMAIL;
 const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,http-01')
   .split(',')
   .filter((type): type is ChallengeType => type === 'tls-alpn-01' || type === 'http-01');
+let retrySchedule: number[] | undefined;
+try {
+  const value = process.env[RETRY_SCHEDULE_ENV];
+  if (value !== undefined) retrySchedule = parseRetrySchedule(value);
+} catch (error) {
+  log.error('ignoring the retry schedule; using the default (10 s, 30 s, 1 min, ...)', { error });
+}
 
 const agent = new CertificateAgent({
   directoryUrl,
@@ -31,6 +39,7 @@ const agent = new CertificateAgent({
   },
   log: log.child('acme'),
   challengeTypes,
+  ...(retrySchedule ? { retrySchedule } : {}),
 });
 
 runtime.channel.handle('acme.domains-changed', function domainsChanged() {

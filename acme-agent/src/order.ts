@@ -20,6 +20,7 @@ import {
   type AcmeIdentifier,
   type AuthorizationResource,
   type ChallengeResource,
+  type OrderResource,
 } from './acme/api.js';
 import { parseProblem } from './acme/problem.js';
 
@@ -45,10 +46,22 @@ export interface OrderContext {
   readonly challengeTypes: readonly ChallengeType[];
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
+  /** Told each step a crash must not undo (order-journal.ts); absent, nothing is kept. */
+  readonly journal?: OrderSteps;
+}
+
+/** The steps of an order that the order journal records, each awaited before going on. */
+export interface OrderSteps {
+  /** Before newOrder: an order for these identifiers is about to be placed. */
+  intent(): Promise<void>;
+  /** Right after newOrder: the CA's order URL. */
+  created(orderUrl: string): Promise<void>;
+  /** The keyvault made the certificate key for the CSR; a resumed finalize reuses it. */
+  keyMade(orderUrl: string, keyId: string): Promise<void>;
 }
 
 export type OrderFailureCode =
-  'order_invalid' | 'authorization_invalid' | 'no_usable_challenge' | 'deadline';
+  'order_invalid' | 'authorization_invalid' | 'no_usable_challenge' | 'deadline' | 'key_unknown';
 
 /** The order cannot complete; `problem` is the CA's when it gave one. */
 export class OrderError extends Error {
@@ -73,58 +86,92 @@ export async function obtainCertificate(
   identifiers: AcmeIdentifier[],
 ): Promise<CertificateSummary> {
   const { api, accountUrl, issuer } = context;
-  const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
 
+  await context.journal?.intent();
   const created = await api.newOrder(accountUrl, { identifiers });
   const orderUrl = created.url;
+  await context.journal?.created(orderUrl);
   context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
+  return completeOrder(context, identifiers, orderUrl, created.order, undefined);
+}
 
-  await Promise.all(
-    created.order.authorizations.map((url) => authorize(context, url, orderUrl, deadline)),
-  );
+/**
+ * Take an order from wherever it is to a stored chain: a new order from
+ * pending, or one resumed after a crash (order-journal.ts) from any
+ * status. `keyId` is the certificate key already made for its CSR, if any.
+ */
+export async function completeOrder(
+  context: OrderContext,
+  identifiers: AcmeIdentifier[],
+  orderUrl: string,
+  current: OrderResource,
+  keyId: string | undefined,
+): Promise<CertificateSummary> {
+  const { api, accountUrl, issuer } = context;
+  const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
+  let order = current;
 
-  let order = await poll(
-    () => api.getOrder(accountUrl, orderUrl),
-    (current) => current.status !== 'pending',
-    deadline,
-    'the order to become ready',
-  );
+  if (order.status === 'pending') {
+    await Promise.all(
+      order.authorizations.map((url) => authorize(context, url, orderUrl, deadline)),
+    );
+    order = await poll(
+      () => api.getOrder(accountUrl, orderUrl),
+      (polled) => polled.status !== 'pending',
+      deadline,
+      'the order to become ready',
+    );
+  }
+  let retryAfter: number | undefined;
   if (order.status === 'ready') {
-    const csr = await context.ask('keyvault.csr', { identifiers, key: { algorithm: 'ec-p256' } });
+    const csr = await context.ask('keyvault.csr', {
+      identifiers,
+      key: keyId === undefined ? { algorithm: 'ec-p256' } : { reuse: keyId },
+    });
+    keyId = csr.keyId;
+    await context.journal?.keyMade(orderUrl, csr.keyId);
     const finalized = await api.finalize(accountUrl, order.finalize, csr.csr);
     order = finalized.body;
-    if (order.status === 'processing') {
-      order = await poll(
-        () => api.getOrder(accountUrl, orderUrl),
-        (current) => current.status !== 'processing',
-        deadline,
-        'the certificate to be issued',
-        finalized.retryAfter,
+    retryAfter = finalized.retryAfter;
+  }
+  if (order.status === 'processing') {
+    order = await poll(
+      () => api.getOrder(accountUrl, orderUrl),
+      (polled) => polled.status !== 'processing',
+      deadline,
+      'the certificate to be issued',
+      retryAfter,
+    );
+  }
+  if (order.status === 'valid' && order.certificate) {
+    if (keyId === undefined) {
+      throw new OrderError(
+        'key_unknown',
+        `The order ${orderUrl} is valid, but the key of its CSR was not recorded; ` +
+          'a new order is placed.',
       );
     }
-    if (order.status === 'valid' && order.certificate) {
-      const { chainPem } = await api.downloadCertificate(accountUrl, order.certificate);
-      const stored = await context.ask('keyvault.store-chain', {
-        keyId: csr.keyId,
-        identifiers,
-        chainPem,
-      });
-      await context.ask('supervisor.certificates-changed', { identifiers });
-      context.emit({
-        type: 'certificate_obtained',
-        identifiers,
-        issuer,
-        orderUrl,
-        certificateId: stored.certificateId,
-      });
-      context.log.info('certificate obtained', {
-        order_url: orderUrl,
-        identifiers: names(identifiers),
-        not_after: stored.notAfter,
-      });
-      return stored;
-    }
+    const { chainPem } = await api.downloadCertificate(accountUrl, order.certificate);
+    const stored = await context.ask('keyvault.store-chain', {
+      keyId,
+      identifiers,
+      chainPem,
+    });
+    await context.ask('supervisor.certificates-changed', { identifiers });
+    context.emit({
+      type: 'certificate_obtained',
+      identifiers,
+      issuer,
+      orderUrl,
+      certificateId: stored.certificateId,
+    });
+    context.log.info('certificate obtained', {
+      order_url: orderUrl,
+      identifiers: names(identifiers),
+      not_after: stored.notAfter,
+    });
+    return stored;
   }
   const problem = order.error ? parseProblem(order.error, 0) : undefined;
   throw new OrderError(
@@ -155,7 +202,9 @@ async function authorize(
   }
   if (authorization.status !== 'pending') throw authorizationFailed(authorization, url);
 
-  const challenge = chooseChallenge(context, authorization);
+  // A challenge answered before a crash is being validated: install that one again.
+  const challenge =
+    answeredChallenge(context, authorization) ?? chooseChallenge(context, authorization);
   const spec = await prepare(context, identifier, challenge);
   try {
     const installed = await context.ask('supervisor.challenge-install', { challenge: spec });
@@ -170,7 +219,8 @@ async function authorize(
       challenge_type: challenge.type,
       workers: installed.workers,
     });
-    await api.respondToChallenge(accountUrl, challenge.url);
+    // Section 7.5.1: a CA takes the response only while the challenge is pending.
+    if (challenge.status === 'pending') await api.respondToChallenge(accountUrl, challenge.url);
     const settled = await poll(
       () => api.getAuthorization(accountUrl, url),
       (current) => current.status !== 'pending',
@@ -194,6 +244,21 @@ async function authorize(
         });
       });
   }
+}
+
+function answeredChallenge(
+  context: OrderContext,
+  authorization: AuthorizationResource,
+): (ChallengeResource & { type: ChallengeType; token: string }) | undefined {
+  const found = authorization.challenges.find(
+    (challenge) =>
+      challenge.status === 'processing' &&
+      challenge.token !== undefined &&
+      (context.challengeTypes as readonly string[]).includes(challenge.type),
+  );
+  return found?.token === undefined
+    ? undefined
+    : { ...found, type: found.type as ChallengeType, token: found.token };
 }
 
 function chooseChallenge(

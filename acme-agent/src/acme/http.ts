@@ -132,6 +132,9 @@ function networkError(request: HttpRequest, error: Error): HttpError {
   return new HttpError(
     'network',
     `${request.method} ${request.url} failed: ${code ?? error.message}` +
+      (code === 'ECONNREFUSED'
+        ? ' (connection refused: the CA is down or not at this address)'
+        : '') +
       (code?.startsWith('ERR_TLS') || code?.includes('CERT')
         ? ' (if the CA uses a private root, give it with --acme-trust FILE)'
         : ''),
