@@ -18,7 +18,7 @@ import { IpcError, type JournaledOrder, type RequestResult } from '@gatehouse/ga
 import type { Logger } from '@gatehouse/gateway/log';
 import type { AcmeIdentifier } from './acme/api.js';
 import { HttpError } from './acme/http.js';
-import { AcmeProblemError } from './acme/problem.js';
+import { AcmeProblemError, describeProblem, parseProblem } from './acme/problem.js';
 import {
   type Ask,
   type OrderContext,
@@ -47,17 +47,33 @@ export class OrderJournal {
     );
   }
 
-  /** The steps order.ts reports, each written before the order goes on. */
-  steps(accountUrl: string, identifiers: AcmeIdentifier[]): OrderSteps {
-    const save = async (orderUrl: string | null, keyId: string | null): Promise<void> => {
+  /**
+   * The steps order.ts reports, each written before the order goes on;
+   * `resumed` is the record of the order being taken up again.
+   */
+  steps(accountUrl: string, identifiers: AcmeIdentifier[], resumed?: JournaledOrder): OrderSteps {
+    const order: JournaledOrder = {
+      issuer: this.issuer,
+      identifiers,
+      accountUrl,
+      orderUrl: resumed?.orderUrl ?? null,
+      keyId: resumed?.keyId ?? null,
+      answered: [...(resumed?.answered ?? [])],
+    };
+    // Each save writes the whole record as it is now; IPC keeps them in order.
+    const save = async (change: Partial<JournaledOrder>): Promise<void> => {
+      Object.assign(order, change);
       await this.ask('supervisor.order-journal-save', {
-        order: { issuer: this.issuer, identifiers, accountUrl, orderUrl, keyId },
+        order: { ...order, answered: [...order.answered] },
       });
     };
     return {
-      intent: () => save(null, null),
-      created: (orderUrl) => save(orderUrl, null),
-      keyMade: (orderUrl, keyId) => save(orderUrl, keyId),
+      intent: () => save({ orderUrl: null, keyId: null, answered: [] }),
+      created: (orderUrl) => save({ orderUrl }),
+      keyMade: (orderUrl, keyId) => save({ orderUrl, keyId }),
+      answering: (challengeUrl) => save({ answered: [...order.answered, challengeUrl] }),
+      answered: (challengeUrl) => order.answered.includes(challengeUrl),
+      resumes: worthResuming,
     };
   }
 
@@ -101,15 +117,15 @@ export async function obtainResumable(
   journal: OrderJournal,
   identifiers: AcmeIdentifier[],
 ): Promise<CertificateSummary> {
-  const context: OrderContext = {
-    ...base,
-    journal: journal.steps(base.accountUrl, identifiers),
-  };
+  const fresh: OrderContext = { ...base, journal: journal.steps(base.accountUrl, identifiers) };
   let stored: CertificateSummary | undefined;
   try {
     const record = await journal.find(identifiers);
-    if (record) stored = await resume(context, record, identifiers);
-    stored ??= await obtainCertificate(context, identifiers);
+    if (record) {
+      const context = { ...base, journal: journal.steps(base.accountUrl, identifiers, record) };
+      stored = await resume(context, record, identifiers);
+    }
+    stored ??= await obtainCertificate(fresh, identifiers);
   } catch (error) {
     if (!worthResuming(error)) await journal.clear(identifiers);
     throw error;
@@ -162,6 +178,7 @@ async function resume(
     log.info('journaled order cannot complete; placing a new order', {
       order_url: orderUrl,
       status: order.status,
+      ...(order.error ? { problem: describeProblem(parseProblem(order.error, 0)) } : {}),
     });
     return undefined;
   }

@@ -58,6 +58,15 @@ export interface OrderSteps {
   created(orderUrl: string): Promise<void>;
   /** The keyvault made the certificate key for the CSR; a resumed finalize reuses it. */
   keyMade(orderUrl: string, keyId: string): Promise<void>;
+  /** Before the CA is told to validate a challenge: a resumed order does not tell it twice. */
+  answering(challengeUrl: string): Promise<void>;
+  /** Whether an earlier attempt told the CA to validate this challenge already. */
+  answered(challengeUrl: string): boolean;
+  /**
+   * After this failure, is the order taken up again? Then a challenge the
+   * CA may still be validating stays installed for the next attempt.
+   */
+  resumes(error: unknown): boolean;
 }
 
 export type OrderFailureCode =
@@ -206,6 +215,9 @@ async function authorize(
   const challenge =
     answeredChallenge(context, authorization) ?? chooseChallenge(context, authorization);
   const spec = await prepare(context, identifier, challenge);
+  let answered =
+    challenge.status !== 'pending' || context.journal?.answered(challenge.url) === true;
+  let keep = false;
   try {
     const installed = await context.ask('supervisor.challenge-install', { challenge: spec });
     context.emit({
@@ -219,8 +231,13 @@ async function authorize(
       challenge_type: challenge.type,
       workers: installed.workers,
     });
-    // Section 7.5.1: a CA takes the response only while the challenge is pending.
-    if (challenge.status === 'pending') await api.respondToChallenge(accountUrl, challenge.url);
+    // Section 7.5.1: a second answer may start a second validation, which
+    // could end after this one removed the challenge: answer once per order.
+    if (!answered) {
+      answered = true;
+      await context.journal?.answering(challenge.url);
+      await api.respondToChallenge(accountUrl, challenge.url);
+    }
     const settled = await poll(
       () => api.getAuthorization(accountUrl, url),
       (current) => current.status !== 'pending',
@@ -234,16 +251,33 @@ async function authorize(
       issuer: context.issuer,
       orderUrl,
     });
+  } catch (error) {
+    // The CA may validate any time until the authorization settles; the
+    // next attempt takes the order up and removes the challenge then.
+    keep = answered && context.journal?.resumes(error) === true;
+    throw error;
   } finally {
-    await context
-      .ask('supervisor.challenge-remove', { challenge: spec })
-      .catch((error: unknown) => {
-        context.log.warn('could not remove a challenge; it expires by itself', {
-          identifier: identifier.value,
-          error,
-        });
+    if (keep) {
+      context.log.info('challenge left installed for the next attempt', {
+        identifier: identifier.value,
       });
+    } else {
+      await removeChallenge(context, spec, identifier);
+    }
   }
+}
+
+async function removeChallenge(
+  context: OrderContext,
+  spec: ChallengeSpec,
+  identifier: AcmeIdentifier,
+): Promise<void> {
+  await context.ask('supervisor.challenge-remove', { challenge: spec }).catch((error: unknown) => {
+    context.log.warn('could not remove a challenge; it expires by itself', {
+      identifier: identifier.value,
+      error,
+    });
+  });
 }
 
 function answeredChallenge(

@@ -107,3 +107,81 @@ function summarize(events: readonly AcmeEventRow[]): string {
     )
     .join('\n');
 }
+
+describe('an order in flight survives kill -9 of the supervisor', () => {
+  let pebble: Pebble | undefined;
+  const runs: Gatehouse[] = [];
+  let scratch: string | undefined;
+
+  after(async () => {
+    for (const run of runs.reverse()) await run.cleanup();
+    await pebble?.stop();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('resumes the order from state.db when Gatehouse is started again', async () => {
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    pebble = await Pebble.start({
+      httpPort,
+      tlsPort: httpsPort,
+      env: { PEBBLE_VA_NOSLEEP: '0', PEBBLE_AUTHZREUSE: '0' },
+    });
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-crash-test-'));
+    const rootFile = path.join(scratch, 'pebble-root.pem');
+    fs.writeFileSync(rootFile, await pebble.rootPem());
+    const dataDir = path.join(scratch, 'data');
+    fs.mkdirSync(dataDir);
+    const start = async (): Promise<Gatehouse> => {
+      assert.ok(pebble);
+      const run = await Gatehouse.start({
+        dataDir,
+        httpsPort,
+        httpPort,
+        workers: 1,
+        env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1,2,3' },
+        extraArgs: [
+          ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
+          ...['--acme-challenge', 'tls-alpn-01'],
+        ],
+      });
+      runs.push(run);
+      return run;
+    };
+
+    const first = await start();
+    const name = 'supervisor.crash.example';
+    await addDomain(first, name);
+    await until(`challenge_ready for ${name}`, 60_000, async () => {
+      const events = await acmeEvents(first, name);
+      return count(events, 'challenge_ready') > 0 ? true : undefined;
+    });
+    const supervisorPid = (await first.processes()).find((row) => row.role === 'supervisor')?.pid;
+    assert.ok(supervisorPid);
+    process.kill(supervisorPid, 'SIGKILL');
+    // Each child sees its pipe close and exits: none outlives the supervisor.
+    await until('every child of the killed supervisor to exit', 15_000, () =>
+      Promise.resolve(first.livePids().length === 0 ? true : undefined),
+    );
+
+    const second = await start();
+    await certified(second, name, rootFile, 120_000);
+    const events = await acmeEvents(second, name);
+    const summary = summarize(events);
+    assert.equal(count(events, 'certificate_obtained'), 1, summary);
+    assert.equal((await vaultCertificates(second, name)).length, 1);
+    // The new agent took the journaled order up. It completes unless Pebble
+    // validated while no Gatehouse was running: the pending challenges live
+    // in the supervisor's memory, so that validation fails, Pebble marks the
+    // order invalid, and exactly one new order replaces it.
+    const invalidated = second.output.some((line) =>
+      /journaled order cannot complete.*"status":"invalid".*Failed to connect/.test(line),
+    );
+    if (invalidated) {
+      assert.equal(count(events, 'order_created'), 2, `one replacement order: ${summary}`);
+    } else {
+      assert.ok(count(events, 'order_resumed') >= 1, `resumed: ${summary}`);
+      assert.equal(count(events, 'order_created'), 1, `no second order: ${summary}`);
+    }
+  });
+});

@@ -19,6 +19,7 @@ const ORDER = {
   accountUrl: 'https://ca.test/acct/1',
   orderUrl: 'https://ca.test/order/1',
   keyId: null,
+  answered: [],
 };
 
 describe('the order journal over IPC', () => {
@@ -53,7 +54,7 @@ describe('the order journal over IPC', () => {
     assert.ok(agent);
     const saved = await agent.ask('supervisor.order-journal-save', { order: ORDER });
     assert.deepEqual(saved, { ok: {} });
-    const withKey = { ...ORDER, keyId: 'key_AbC123' };
+    const withKey = { ...ORDER, keyId: 'key_AbC123', answered: ['https://ca.test/chall/7'] };
     assert.deepEqual(await agent.ask('supervisor.order-journal-save', { order: withKey }), {
       ok: {},
     });
@@ -83,6 +84,7 @@ describe('the order journal over IPC', () => {
       { ...ORDER, orderUrl: 'not a url' },
       { ...ORDER, keyId: '../../etc/passwd' },
       { ...ORDER, extra: true },
+      { ...ORDER, answered: ['javascript:alert(1)'] },
       { ...ORDER, issuer: 'ftp://ca.test/dir' },
     ];
     for (const order of bad) {

@@ -109,6 +109,8 @@ export const journaledOrder = z
       .nullable(),
     /** The certificate key the keyvault made for this order's CSR. */
     keyId: recordId.nullable(),
+    /** Challenge URLs already answered: a resumed order does not answer them again. */
+    answered: z.array(z.url({ protocol: /^https?$/ }).max(2048)).max(100),
   })
   .strict();
 export type JournaledOrder = z.infer<typeof journaledOrder>;

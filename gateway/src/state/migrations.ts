@@ -52,6 +52,9 @@ export const MIGRATIONS: readonly Migration[] = [
         account_url TEXT CHECK (account_url IS NULL OR length(account_url) <= 2048),
         order_url TEXT CHECK (order_url IS NULL OR length(order_url) <= 2048),
         key_id TEXT CHECK (key_id IS NULL OR length(key_id) <= 80),
+        -- Challenge URLs already answered: a resumed order does not answer
+        -- them again (a second answer starts a second validation).
+        answered TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(answered)),
         started_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (issuer, names_key)

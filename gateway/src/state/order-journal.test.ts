@@ -28,6 +28,7 @@ const order = (value: string, fields: Partial<JournaledOrder> = {}): JournaledOr
   accountUrl: 'https://ca.test/acct/1',
   orderUrl: null,
   keyId: null,
+  answered: [],
   ...fields,
 });
 
@@ -37,7 +38,11 @@ describe('order journal in state.db', () => {
     const intent = store.orders.save(order('a.example'));
     store.orders.save(order('a.example', { orderUrl: 'https://ca.test/order/1' }));
     store.orders.save(
-      order('a.example', { orderUrl: 'https://ca.test/order/1', keyId: 'key_abcdef' }),
+      order('a.example', {
+        orderUrl: 'https://ca.test/order/1',
+        keyId: 'key_abcdef',
+        answered: ['https://ca.test/chall/1'],
+      }),
     );
     store.close();
 
@@ -46,6 +51,7 @@ describe('order journal in state.db', () => {
     assert.equal(rest.length, 0, 'one record per issuer and names');
     assert.equal(saved?.orderUrl, 'https://ca.test/order/1');
     assert.equal(saved?.keyId, 'key_abcdef');
+    assert.deepEqual(saved?.answered, ['https://ca.test/chall/1']);
     assert.equal(saved?.startedAt, intent.startedAt, 'the start is the intent');
     assert.ok((saved?.updatedAt ?? 0) > intent.startedAt);
 
@@ -74,6 +80,7 @@ describe('order journal in state.db', () => {
       order('a', { identifiers: [] }),
       order('a', { issuer: '' }),
       order('a', { keyId: 'k'.repeat(81) }),
+      order('a', { answered: Array<string>(101).fill('https://ca.test/chall/1') }),
       { ...order('a'), identifiers: [{ type: 'email', value: 'x' }] } as unknown as JournaledOrder,
     ];
     for (const record of bad) {

@@ -39,6 +39,8 @@ export interface JournaledOrder {
   orderUrl: string | null;
   /** The keyvault's certificate key for the CSR, once made. */
   keyId: string | null;
+  /** Challenge URLs the agent answered (RFC 8555 section 7.5.1). */
+  answered: string[];
 }
 
 export interface StoredOrder extends JournaledOrder {
@@ -52,6 +54,7 @@ interface OrderRow {
   account_url: string | null;
   order_url: string | null;
   key_id: string | null;
+  answered: string;
   started_at: number;
   updated_at: number;
 }
@@ -66,7 +69,7 @@ export function namesKey(identifiers: readonly JournalIdentifier[]): string {
 
 export class OrderJournalStore {
   readonly #upsert: Statement<
-    [string, string, string, string | null, string | null, string | null, number, number]
+    [string, string, string, string | null, string | null, string | null, string, number, number]
   >;
   readonly #select: Statement<[string, string], { started_at: number }>;
   readonly #count: Statement<[], { count: number }>;
@@ -80,11 +83,12 @@ export class OrderJournalStore {
   ) {
     this.#upsert = db.prepare(
       `INSERT INTO acme_orders
-         (issuer, names_key, identifiers, account_url, order_url, key_id, started_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         (issuer, names_key, identifiers, account_url, order_url, key_id, answered,
+          started_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (issuer, names_key) DO UPDATE SET
          identifiers = excluded.identifiers, account_url = excluded.account_url,
-         order_url = excluded.order_url, key_id = excluded.key_id,
+         order_url = excluded.order_url, key_id = excluded.key_id, answered = excluded.answered,
          started_at = excluded.started_at, updated_at = excluded.updated_at`,
     );
     this.#select = db.prepare(
@@ -92,7 +96,8 @@ export class OrderJournalStore {
     );
     this.#count = db.prepare('SELECT count(*) AS count FROM acme_orders');
     this.#list = db.prepare(
-      'SELECT issuer, identifiers, account_url, order_url, key_id, started_at, updated_at ' +
+      'SELECT issuer, identifiers, account_url, order_url, key_id, answered, started_at, ' +
+        'updated_at ' +
         'FROM acme_orders ORDER BY started_at, names_key',
     );
     this.#delete = db.prepare('DELETE FROM acme_orders WHERE issuer = ? AND names_key = ?');
@@ -126,6 +131,7 @@ export class OrderJournalStore {
           order.accountUrl,
           order.orderUrl,
           order.keyId,
+          JSON.stringify(order.answered),
           startedAt,
           now,
         );
@@ -143,6 +149,7 @@ export class OrderJournalStore {
       accountUrl: row.account_url,
       orderUrl: row.order_url,
       keyId: row.key_id,
+      answered: JSON.parse(row.answered) as string[],
       startedAt: row.started_at,
       updatedAt: row.updated_at,
     }));
@@ -184,6 +191,13 @@ function checkOrder(order: JournaledOrder): void {
     if (value !== null && (typeof value !== 'string' || value.length < 1 || value.length > max)) {
       problems.push(`${field} must be null or a string of 1 to ${max} characters`);
     }
+  }
+  if (
+    !Array.isArray(order.answered) ||
+    order.answered.length > 100 ||
+    !order.answered.every((url) => typeof url === 'string' && url.length >= 1 && url.length <= 2048)
+  ) {
+    problems.push('answered must be at most 100 challenge URLs');
   }
   if (problems.length > 0) {
     throw new OrderJournalError(

@@ -31,6 +31,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
+    // A command may exit without reading its input (s_client failing to
+    // connect): EPIPE on its stdin is then no error of the caller's.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }
