@@ -171,9 +171,8 @@ describe('an order in flight survives kill -9 of the supervisor', () => {
     assert.equal(count(events, 'certificate_obtained'), 1, summary);
     assert.equal((await vaultCertificates(second, name)).length, 1);
     // The new agent took the journaled order up. It completes unless Pebble
-    // validated while no Gatehouse was running: the pending challenges live
-    // in the supervisor's memory, so that validation fails, Pebble marks the
-    // order invalid, and exactly one new order replaces it.
+    // validated while no Gatehouse was running (nothing answered, so Pebble
+    // marked the order invalid); then exactly one new order replaces it.
     const invalidated = second.output.some((line) =>
       /journaled order cannot complete.*"status":"invalid".*Failed to connect/.test(line),
     );
