@@ -4,9 +4,8 @@
  * for renewal, and schedules the next look. Failure is normal here: each
  * failed name is retried on the schedule below, never sooner than the CA's
  * Retry-After, and every failure is an event that says what happened.
- *
- * Known gap: order state lives in memory only, so an order cut short by a
- * restart is not resumed; the next reconcile places a new order instead.
+ * Orders in flight are journaled in state.db (order-journal.ts), so an
+ * order cut short by a crash is taken up again by the next attempt.
  */
 import {
   type AcmeEvent,
@@ -21,7 +20,8 @@ import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
 import { explainAccountRefusal, externalAccountBinding } from './external-account-binding.js';
 import { IssuerError, IssuerRotation, type IssuerState, issuerStates } from './issuers.js';
-import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { type Ask, type ChallengeType, OrderError } from './order.js';
+import { OrderJournal, obtainResumable } from './order-journal.js';
 import { type DnsProvider, DnsProviderError } from './dns/provider.js';
 import { IssuerQueues } from './issuer-queues.js';
 import { describeWait } from './order-limiter.js';
@@ -146,11 +146,21 @@ export class CertificateAgent {
       if (renewAt <= now) this.#enqueue(name);
       else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
     }
+    for (const issuer of this.#issuers) {
+      await this.#journal(issuer.config.directoryUrl).prune(
+        (name) => this.#inFlight.has(name) || this.#queues.has(name),
+      );
+    }
     this.#drain();
   }
 
   #enqueue(name: string): void {
     this.#queues.push(name, this.#rotation.current(name));
+  }
+
+  /** The order journal of the CA at `issuer` (its directory URL). */
+  #journal(issuer: string): OrderJournal {
+    return new OrderJournal(this.options.ask, issuer, this.options.log);
   }
 
   /**
@@ -204,7 +214,7 @@ export class CertificateAgent {
     const { config } = issuer;
     try {
       const account = await this.#ensureAccount(issuer);
-      const stored = await obtainCertificate(
+      const stored = await obtainResumable(
         {
           api: account.api,
           accountUrl: account.url,
@@ -218,6 +228,7 @@ export class CertificateAgent {
           preferredChain: config.preferredChain,
           profile: config.profile,
         },
+        this.#journal(config.directoryUrl),
         identifiers,
       );
       this.#failures.delete(name);

@@ -12,6 +12,7 @@ import { CertificateAgent } from './agent.js';
 import type { ChallengeType } from './order.js';
 import { dnsProviderFromEnvironment } from './dns/from-environment.js';
 import { issuerStates, issuersFromEnvironment } from './issuers.js';
+import { RETRY_SCHEDULE_ENV, parseRetrySchedule } from './retry-schedule.js';
 
 const runtime = startChild('acme-agent');
 const log = runtime.log;
@@ -25,6 +26,13 @@ const challengeTypes = (process.env.GATEHOUSE_ACME_CHALLENGES ?? 'tls-alpn-01,ht
       type === 'tls-alpn-01' || type === 'http-01' || type === 'dns-01',
   );
 const dnsProvider = dnsProviderFromEnvironment(process.env, log.child('dns'));
+let retrySchedule: number[] | undefined;
+try {
+  const value = process.env[RETRY_SCHEDULE_ENV];
+  if (value !== undefined) retrySchedule = parseRetrySchedule(value);
+} catch (error) {
+  log.error('ignoring the retry schedule; using the default (10 s, 30 s, 1 min, ...)', { error });
+}
 
 const agent = new CertificateAgent({
   directoryUrl: first.config.directoryUrl,
@@ -38,6 +46,7 @@ const agent = new CertificateAgent({
   log: log.child('acme'),
   challengeTypes,
   dnsProvider,
+  ...(retrySchedule ? { retrySchedule } : {}),
 });
 
 runtime.channel.handle('acme.domains-changed', function domainsChanged() {

@@ -21,6 +21,7 @@ import {
   type AcmeIdentifier,
   type AuthorizationResource,
   type ChallengeResource,
+  type OrderResource,
 } from './acme/api.js';
 import { parseProblem } from './acme/problem.js';
 import { dns01Answer } from './dns/dns01.js';
@@ -56,10 +57,31 @@ export interface OrderContext {
   readonly profile?: string | undefined;
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
+  /** Told each step a crash must not undo (order-journal.ts); absent, nothing is kept. */
+  readonly journal?: OrderSteps;
+}
+
+/** The steps of an order that the order journal records, each awaited before going on. */
+export interface OrderSteps {
+  /** Before newOrder: an order for these identifiers is about to be placed. */
+  intent(): Promise<void>;
+  /** Right after newOrder: the CA's order URL. */
+  created(orderUrl: string): Promise<void>;
+  /** The keyvault made the certificate key for the CSR; a resumed finalize reuses it. */
+  keyMade(orderUrl: string, keyId: string): Promise<void>;
+  /** Before the CA is told to validate a challenge: a resumed order does not tell it twice. */
+  answering(challengeUrl: string): Promise<void>;
+  /** Whether an earlier attempt told the CA to validate this challenge already. */
+  answered(challengeUrl: string): boolean;
+  /**
+   * After this failure, is the order taken up again? Then a challenge the
+   * CA may still be validating stays installed for the next attempt.
+   */
+  resumes(error: unknown): boolean;
 }
 
 export type OrderFailureCode =
-  'order_invalid' | 'authorization_invalid' | 'no_usable_challenge' | 'deadline';
+  'order_invalid' | 'authorization_invalid' | 'no_usable_challenge' | 'deadline' | 'key_unknown';
 
 /** The order cannot complete; `problem` is the CA's when it gave one. */
 export class OrderError extends Error {
@@ -84,67 +106,99 @@ export async function obtainCertificate(
   identifiers: AcmeIdentifier[],
 ): Promise<CertificateSummary> {
   const { api, accountUrl, issuer } = context;
-  const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
 
-  const created = await api.newOrder(accountUrl, {
-    identifiers,
-    ...profileRequest(await api.wire.directory(), issuer, context.profile),
-  });
+  const profile = profileRequest(await api.wire.directory(), issuer, context.profile);
+  await context.journal?.intent();
+  const created = await api.newOrder(accountUrl, { identifiers, ...profile });
   const orderUrl = created.url;
+  await context.journal?.created(orderUrl);
   context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
+  return completeOrder(context, identifiers, orderUrl, created.order, undefined);
+}
 
-  await Promise.all(
-    created.order.authorizations.map((url) => authorize(context, url, orderUrl, deadline)),
-  );
+/**
+ * Take an order from wherever it is to a stored chain: a new order from
+ * pending, or one resumed after a crash (order-journal.ts) from any
+ * status. `keyId` is the certificate key already made for its CSR, if any.
+ */
+export async function completeOrder(
+  context: OrderContext,
+  identifiers: AcmeIdentifier[],
+  orderUrl: string,
+  current: OrderResource,
+  keyId: string | undefined,
+): Promise<CertificateSummary> {
+  const { api, accountUrl, issuer } = context;
+  const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
+  let order = current;
 
-  let order = await poll(
-    () => api.getOrder(accountUrl, orderUrl),
-    (current) => current.status !== 'pending',
-    deadline,
-    'the order to become ready',
-  );
+  if (order.status === 'pending') {
+    await Promise.all(
+      order.authorizations.map((url) => authorize(context, url, orderUrl, deadline)),
+    );
+    order = await poll(
+      () => api.getOrder(accountUrl, orderUrl),
+      (polled) => polled.status !== 'pending',
+      deadline,
+      'the order to become ready',
+    );
+  }
+  let retryAfter: number | undefined;
   if (order.status === 'ready') {
-    const csr = await context.ask('keyvault.csr', { identifiers, key: { algorithm: 'ec-p256' } });
+    const csr = await context.ask('keyvault.csr', {
+      identifiers,
+      key: keyId === undefined ? { algorithm: 'ec-p256' } : { reuse: keyId },
+    });
+    keyId = csr.keyId;
+    await context.journal?.keyMade(orderUrl, csr.keyId);
     const finalized = await api.finalize(accountUrl, order.finalize, csr.csr);
     order = finalized.body;
-    if (order.status === 'processing') {
-      order = await poll(
-        () => api.getOrder(accountUrl, orderUrl),
-        (current) => current.status !== 'processing',
-        deadline,
-        'the certificate to be issued',
-        finalized.retryAfter,
+    retryAfter = finalized.retryAfter;
+  }
+  if (order.status === 'processing') {
+    order = await poll(
+      () => api.getOrder(accountUrl, orderUrl),
+      (polled) => polled.status !== 'processing',
+      deadline,
+      'the certificate to be issued',
+      retryAfter,
+    );
+  }
+  if (order.status === 'valid' && order.certificate) {
+    if (keyId === undefined) {
+      throw new OrderError(
+        'key_unknown',
+        `The order ${orderUrl} is valid, but the key of its CSR was not recorded; ` +
+          'a new order is placed.',
       );
     }
-    if (order.status === 'valid' && order.certificate) {
-      const chainPem = await downloadPreferredChain(
-        api,
-        accountUrl,
-        order.certificate,
-        context.preferredChain,
-        context.log,
-      );
-      const stored = await context.ask('keyvault.store-chain', {
-        keyId: csr.keyId,
-        identifiers,
-        chainPem,
-      });
-      await context.ask('supervisor.certificates-changed', { identifiers });
-      context.emit({
-        type: 'certificate_obtained',
-        identifiers,
-        issuer,
-        orderUrl,
-        certificateId: stored.certificateId,
-      });
-      context.log.info('certificate obtained', {
-        order_url: orderUrl,
-        identifiers: names(identifiers),
-        not_after: stored.notAfter,
-      });
-      return stored;
-    }
+    const chainPem = await downloadPreferredChain(
+      api,
+      accountUrl,
+      order.certificate,
+      context.preferredChain,
+      context.log,
+    );
+    const stored = await context.ask('keyvault.store-chain', {
+      keyId,
+      identifiers,
+      chainPem,
+    });
+    await context.ask('supervisor.certificates-changed', { identifiers });
+    context.emit({
+      type: 'certificate_obtained',
+      identifiers,
+      issuer,
+      orderUrl,
+      certificateId: stored.certificateId,
+    });
+    context.log.info('certificate obtained', {
+      order_url: orderUrl,
+      identifiers: names(identifiers),
+      not_after: stored.notAfter,
+    });
+    return stored;
   }
   const problem = order.error ? parseProblem(order.error, 0) : undefined;
   throw new OrderError(
@@ -175,8 +229,13 @@ async function authorize(
   }
   if (authorization.status !== 'pending') throw authorizationFailed(authorization, url);
 
-  const challenge = chooseChallenge(context, authorization);
+  // A challenge answered before a crash is being validated: install that one again.
+  const challenge =
+    answeredChallenge(context, authorization) ?? chooseChallenge(context, authorization);
   const answer = await answerFor(context, identifier, challenge);
+  let answered =
+    challenge.status !== 'pending' || context.journal?.answered(challenge.url) === true;
+  let keep = false;
   try {
     const installed = await answer.install();
     context.emit({
@@ -190,7 +249,13 @@ async function authorize(
       challenge_type: challenge.type,
       ...installed,
     });
-    await api.respondToChallenge(accountUrl, challenge.url);
+    // Section 7.5.1: a second answer may start a second validation, which
+    // could end after this one removed the challenge: answer once per order.
+    if (!answered) {
+      answered = true;
+      await context.journal?.answering(challenge.url);
+      await api.respondToChallenge(accountUrl, challenge.url);
+    }
     const settled = await poll(
       () => api.getAuthorization(accountUrl, url),
       (current) => current.status !== 'pending',
@@ -204,13 +269,24 @@ async function authorize(
       issuer: context.issuer,
       orderUrl,
     });
+  } catch (error) {
+    // The CA may validate any time until the authorization settles; the
+    // next attempt takes the order up and removes the challenge then.
+    keep = answered && context.journal?.resumes(error) === true;
+    throw error;
   } finally {
-    await answer.remove().catch((error: unknown) => {
-      context.log.warn('could not remove a challenge; it expires by itself', {
+    if (keep) {
+      context.log.info('challenge left installed for the next attempt', {
         identifier: identifier.value,
-        error,
       });
-    });
+    } else {
+      await answer.remove().catch((error: unknown) => {
+        context.log.warn('could not remove a challenge; it expires by itself', {
+          identifier: identifier.value,
+          error,
+        });
+      });
+    }
   }
 }
 
@@ -229,6 +305,22 @@ async function answerFor(
     install: () => context.ask('supervisor.challenge-install', { challenge: spec }),
     remove: () => context.ask('supervisor.challenge-remove', { challenge: spec }),
   };
+}
+
+function answeredChallenge(
+  context: OrderContext,
+  authorization: AuthorizationResource,
+): (ChallengeResource & { type: ChallengeType; token: string }) | undefined {
+  const usable = (type: string): boolean =>
+    (context.challengeTypes as readonly string[]).includes(type) ||
+    (type === 'dns-01' && context.dnsProvider !== undefined);
+  const found = authorization.challenges.find(
+    (challenge) =>
+      challenge.status === 'processing' && challenge.token !== undefined && usable(challenge.type),
+  );
+  return found?.token === undefined
+    ? undefined
+    : { ...found, type: found.type as ChallengeType, token: found.token };
 }
 
 function chooseChallenge(

@@ -111,13 +111,23 @@ export function httpClient(options: HttpClientOptions = {}): HttpClient {
           });
         },
       );
-      outgoing.on('timeout', () => {
-        outgoing.destroy(
-          new HttpError(
-            'timeout',
-            `${request.method} ${request.url} took more than ${timeoutMs} ms`,
-          ),
+      const timedOut = (): void => {
+        const error = new HttpError(
+          'timeout',
+          `${request.method} ${request.url} took more than ${timeoutMs} ms`,
         );
+        // Rejected first: the aborted answer's own error must not be what is reported.
+        reject(error);
+        outgoing.destroy(error);
+      };
+      outgoing.on('timeout', timedOut);
+      // The socket timeout above counts idle time only: a CA that trickles
+      // its answer a byte at a time would hold the order forever without
+      // this bound on the whole exchange.
+      const deadline = setTimeout(timedOut, timeoutMs);
+      deadline.unref();
+      outgoing.on('close', () => {
+        clearTimeout(deadline);
       });
       outgoing.on('error', (error) => {
         reject(error instanceof HttpError ? error : networkError(request, error));
@@ -132,6 +142,9 @@ function networkError(request: HttpRequest, error: Error): HttpError {
   return new HttpError(
     'network',
     `${request.method} ${request.url} failed: ${code ?? error.message}` +
+      (code === 'ECONNREFUSED'
+        ? ' (connection refused: the CA is down or not at this address)'
+        : '') +
       (code?.startsWith('ERR_TLS') || code?.includes('CERT')
         ? ' (if the CA uses a private root, give it with --acme-trust FILE)'
         : ''),

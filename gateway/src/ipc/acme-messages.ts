@@ -47,6 +47,8 @@ export const ACME_EVENT_TYPES = [
   'certificate_failed',
   'renewal_scheduled',
   'order_queued',
+  /** An order placed before a crash is taken up again (acme-agent order-journal.ts). */
+  'order_resumed',
 ] as const;
 
 /** An RFC 7807 / RFC 8555 section 6.7 problem document, kept structured. */
@@ -95,6 +97,31 @@ export const acmeEvent = z
   .strict();
 export type AcmeEvent = z.infer<typeof acmeEvent>;
 
+/**
+ * One order in flight as the acme-agent journals it in state.db, so that
+ * a crash of any process resumes it instead of placing a second order.
+ */
+export const journaledOrder = z
+  .object({
+    issuer: z.url({ protocol: /^https?$/ }).max(2048),
+    identifiers: z.array(identifier).min(1).max(100),
+    accountUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .nullable(),
+    /** Null between the intent and the CA's answer to newOrder. */
+    orderUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .nullable(),
+    /** The certificate key the keyvault made for this order's CSR. */
+    keyId: recordId.nullable(),
+    /** Challenge URLs already answered: a resumed order does not answer them again. */
+    answered: z.array(z.url({ protocol: /^https?$/ }).max(2048)).max(100),
+  })
+  .strict();
+export type JournaledOrder = z.infer<typeof journaledOrder>;
+
 export const ACME_REQUESTS = {
   'supervisor.domains': {
     handledBy: 'supervisor',
@@ -128,6 +155,43 @@ export const ACME_REQUESTS = {
     /** A certificate for these identifiers was stored: every worker loads it for new handshakes. */
     payload: z.object({ identifiers: z.array(identifier).min(1).max(100) }).strict(),
     result: z.object({}).strict(),
+  },
+  'supervisor.order-journal': {
+    handledBy: 'supervisor',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** Every journaled order, oldest first. */
+    payload: z.object({}).strict(),
+    result: z
+      .object({
+        orders: z
+          .array(
+            journaledOrder.extend({ startedAt: z.number().int(), updatedAt: z.number().int() }),
+          )
+          .max(1_000),
+      })
+      .strict(),
+  },
+  'supervisor.order-journal-save': {
+    handledBy: 'supervisor',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** Write an order's whole record (keyed by issuer and identifiers); durable when answered. */
+    payload: z.object({ order: journaledOrder }).strict(),
+    result: z.object({}).strict(),
+  },
+  'supervisor.order-journal-clear': {
+    handledBy: 'supervisor',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** The chain is stored or the order given up: forget it. */
+    payload: z
+      .object({
+        issuer: z.url({ protocol: /^https?$/ }).max(2048),
+        identifiers: z.array(identifier).min(1).max(100),
+      })
+      .strict(),
+    result: z.object({ cleared: z.boolean() }).strict(),
   },
   'acme.domains-changed': {
     handledBy: 'acme-agent',

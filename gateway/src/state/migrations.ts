@@ -33,6 +33,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'acme order journal',
+    sql: `
+      -- Each ACME order in flight, so that the acme-agent resumes it after a
+      -- crash instead of placing a second order with a second key
+      -- (order-journal.ts). One row per issuer and set of identifiers;
+      -- names_key is the identifiers' "type:value" joined in sorted order.
+      CREATE TABLE acme_orders (
+        issuer TEXT NOT NULL CHECK (length(issuer) BETWEEN 1 AND 2048),
+        names_key TEXT NOT NULL CHECK (length(names_key) BETWEEN 1 AND 30000),
+        identifiers TEXT NOT NULL CHECK (json_valid(identifiers)),
+        account_url TEXT CHECK (account_url IS NULL OR length(account_url) <= 2048),
+        order_url TEXT CHECK (order_url IS NULL OR length(order_url) <= 2048),
+        key_id TEXT CHECK (key_id IS NULL OR length(key_id) <= 80),
+        -- Challenge URLs already answered: a resumed order does not answer
+        -- them again (a second answer starts a second validation).
+        answered TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(answered)),
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, names_key)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -16,6 +16,7 @@ import { StateError } from './errors.js';
 import { MAX_DOMAINS, MAX_EVENT_PAGE, MAX_EVENTS } from './limits.js';
 import { runMigrations } from './migrations.js';
 import { parseDomainName } from './names.js';
+import { OrderJournalStore } from './order-journal.js';
 
 /** The file name of the store in the data directory. */
 export const STATE_FILE = 'state.db';
@@ -74,6 +75,8 @@ export class StateStore {
   private readonly maxEvents: number;
   private readonly maxDomains: number;
   private closed = false;
+  /** The acme-agent's orders in flight (order-journal.ts). */
+  readonly orders: OrderJournalStore;
 
   private constructor(
     private readonly db: Db,
@@ -82,6 +85,9 @@ export class StateStore {
     this.now = options.now ?? Date.now;
     this.maxEvents = options.maxEvents ?? MAX_EVENTS;
     this.maxDomains = options.maxDomains ?? MAX_DOMAINS;
+    this.orders = new OrderJournalStore(db, this.now, () => {
+      this.requireOpen();
+    });
     this.statements = {
       insertDomain: db.prepare('INSERT OR IGNORE INTO domains (name, added_at) VALUES (?, ?)'),
       selectDomain: db.prepare('SELECT name, added_at FROM domains WHERE name = ?'),

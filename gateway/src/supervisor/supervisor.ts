@@ -39,6 +39,7 @@ import type { RunOptions } from './options.js';
 import { openListeners, type Listener } from './listeners.js';
 import { StateService } from '../state/service.js';
 import { STATE_FILE, StateStore } from '../state/store.js';
+import { answerOrderJournal } from './order-journal.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -220,6 +221,7 @@ export class Supervisor {
     );
     this.state = state;
     this.answer('supervisor.domains', () => Promise.resolve(state.domainsForAgent()));
+    answerOrderJournal(this, this.stateStore.orders);
     return state;
   }
 

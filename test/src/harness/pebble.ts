@@ -88,8 +88,10 @@ export class Pebble {
     readonly dir: string,
     private readonly ca: string,
     ports: { listen: number; management: number; dns: number; challtestsrv: number },
-    private readonly pebble: Child,
+    private pebble: Child,
     private readonly challtestsrv: Child,
+    /** Spawns Pebble again with the same config, for restart(). */
+    private readonly spawnPebble: () => Child,
   ) {
     this.directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
     this.managementUrl = `https://127.0.0.1:${ports.management}`;
@@ -131,11 +133,13 @@ export class Pebble {
         answersDns(ports.dns),
       );
 
-      pebble = new Child(
-        options.pebbleBinary ?? 'pebble',
-        ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`],
-        { PEBBLE_VA_NOSLEEP: '1', ...options.env },
-      );
+      const spawnPebble = (): Child =>
+        new Child(
+          options.pebbleBinary ?? 'pebble',
+          ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`],
+          { PEBBLE_VA_NOSLEEP: '1', ...options.env },
+        );
+      pebble = spawnPebble();
       const ca = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
       const directoryUrl = `https://127.0.0.1:${ports.listen}/dir`;
 
@@ -145,7 +149,7 @@ export class Pebble {
         const response = await httpsRequest(directoryUrl, ca).catch(() => undefined);
         return response?.status === 200;
       });
-      return track(new Pebble(dir, ca, ports, pebble, challtestsrv));
+      return track(new Pebble(dir, ca, ports, pebble, challtestsrv, spawnPebble));
     } catch (error) {
       // Stopped first, so that the tail holds what they wrote while exiting.
       await stopAll([pebble, challtestsrv], dir);
@@ -153,6 +157,39 @@ export class Pebble {
       const message = error instanceof Error ? error.message : String(error);
       throw new PebbleStartError(`Pebble did not start: ${message}${tail}`, { cause: error });
     }
+  }
+
+  /**
+   * A CA outage: stop the Pebble process alone (SIGTERM, then SIGKILL);
+   * challtestsrv, the ports and Pebble's HTTPS certificate stay for restart().
+   */
+  async stopCa(): Promise<void> {
+    await this.pebble.stop();
+  }
+
+  /**
+   * Start a new Pebble on the same ports with the same HTTPS certificate.
+   * Like any Pebble start it knows no account or order of the one before,
+   * and issues from a new root (read rootPem() again).
+   */
+  async restartCa(timeoutMs = 15_000): Promise<void> {
+    if (this.pebble.running) await this.pebble.stop();
+    this.pebble = this.spawnPebble();
+    const pebble = this.pebble;
+    await waitUntil(
+      { at: Date.now() + timeoutMs, ms: timeoutMs },
+      pebble,
+      'waiting for the restarted Pebble directory',
+      async () => {
+        const response = await httpsRequest(this.directoryUrl, this.ca).catch(() => undefined);
+        return response?.status === 200;
+      },
+    ).catch((error: unknown) => {
+      throw new PebbleStartError(
+        `Pebble did not restart: ${error instanceof Error ? error.message : String(error)}` +
+          pebble.describe(),
+      );
+    });
   }
 
   /** PIDs of the processes start() spawned (pebble, then challtestsrv). */

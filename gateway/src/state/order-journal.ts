@@ -1,0 +1,208 @@
+/**
+ * The ACME order journal in state.db: one row per order the acme-agent has
+ * in flight, written at each step that a crash must not undo (the intent
+ * before newOrder, the order URL right after, the certificate key once the
+ * keyvault made it) and deleted when the chain is stored or the order is
+ * given up. The acme-agent writes no file, so it keeps this through the
+ * supervisor (supervisor.order-journal-* in ipc/acme-messages.ts); the
+ * resume logic is the agent's (acme-agent/src/order-journal.ts).
+ */
+import type { Database, Statement } from 'better-sqlite3';
+
+/** More than 8 orders in flight per CA times any sane number of CAs. */
+export const MAX_JOURNALED_ORDERS = 1_000;
+
+/** A journal write the store refuses; nothing was written. */
+export class OrderJournalError extends Error {
+  constructor(
+    readonly code: 'invalid_order' | 'too_many_orders',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OrderJournalError';
+  }
+}
+
+export interface JournalIdentifier {
+  type: 'dns' | 'ip';
+  value: string;
+}
+
+/** What the agent records about one order. */
+export interface JournaledOrder {
+  /** The CA's directory URL. */
+  issuer: string;
+  identifiers: JournalIdentifier[];
+  /** The account that placed the order: only it may read the order again. */
+  accountUrl: string | null;
+  /** Null between the intent and the CA's answer to newOrder. */
+  orderUrl: string | null;
+  /** The keyvault's certificate key for the CSR, once made. */
+  keyId: string | null;
+  /** Challenge URLs the agent answered (RFC 8555 section 7.5.1). */
+  answered: string[];
+}
+
+export interface StoredOrder extends JournaledOrder {
+  startedAt: number;
+  updatedAt: number;
+}
+
+interface OrderRow {
+  issuer: string;
+  identifiers: string;
+  account_url: string | null;
+  order_url: string | null;
+  key_id: string | null;
+  answered: string;
+  started_at: number;
+  updated_at: number;
+}
+
+/** The journal's key for a set of identifiers: order does not matter, case does not. */
+export function namesKey(identifiers: readonly JournalIdentifier[]): string {
+  return identifiers
+    .map((identifier) => `${identifier.type}:${identifier.value.toLowerCase()}`)
+    .sort()
+    .join(',');
+}
+
+export class OrderJournalStore {
+  readonly #upsert: Statement<
+    [string, string, string, string | null, string | null, string | null, string, number, number]
+  >;
+  readonly #select: Statement<[string, string], { started_at: number }>;
+  readonly #count: Statement<[], { count: number }>;
+  readonly #list: Statement<[], OrderRow>;
+  readonly #delete: Statement<[string, string]>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly now: () => number,
+    private readonly requireOpen: () => void,
+  ) {
+    this.#upsert = db.prepare(
+      `INSERT INTO acme_orders
+         (issuer, names_key, identifiers, account_url, order_url, key_id, answered,
+          started_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (issuer, names_key) DO UPDATE SET
+         identifiers = excluded.identifiers, account_url = excluded.account_url,
+         order_url = excluded.order_url, key_id = excluded.key_id, answered = excluded.answered,
+         started_at = excluded.started_at, updated_at = excluded.updated_at`,
+    );
+    this.#select = db.prepare(
+      'SELECT started_at FROM acme_orders WHERE issuer = ? AND names_key = ?',
+    );
+    this.#count = db.prepare('SELECT count(*) AS count FROM acme_orders');
+    this.#list = db.prepare(
+      'SELECT issuer, identifiers, account_url, order_url, key_id, answered, started_at, ' +
+        'updated_at ' +
+        'FROM acme_orders ORDER BY started_at, names_key',
+    );
+    this.#delete = db.prepare('DELETE FROM acme_orders WHERE issuer = ? AND names_key = ?');
+  }
+
+  /**
+   * Writes the whole record of an order, durable when it returns. A record
+   * whose order URL changes (a new order for the same names) starts again.
+   * Throws OrderJournalError `invalid_order` or `too_many_orders`; nothing is written then.
+   */
+  save(order: JournaledOrder): StoredOrder {
+    checkOrder(order);
+    this.requireOpen();
+    const key = namesKey(order.identifiers);
+    const now = this.now();
+    return this.db
+      .transaction(() => {
+        const existing = this.#select.get(order.issuer, key);
+        if (!existing && (this.#count.get()?.count ?? 0) >= MAX_JOURNALED_ORDERS) {
+          throw new OrderJournalError(
+            'too_many_orders',
+            `The order journal holds ${MAX_JOURNALED_ORDERS} orders already; orders of a CA ` +
+              'that is no longer configured are kept until their names are certified or removed.',
+          );
+        }
+        const startedAt = existing?.started_at ?? now;
+        this.#upsert.run(
+          order.issuer,
+          key,
+          JSON.stringify(order.identifiers),
+          order.accountUrl,
+          order.orderUrl,
+          order.keyId,
+          JSON.stringify(order.answered),
+          startedAt,
+          now,
+        );
+        return { ...order, startedAt, updatedAt: now };
+      })
+      .immediate();
+  }
+
+  /** Every journaled order, oldest first. */
+  list(): StoredOrder[] {
+    this.requireOpen();
+    return this.#list.all().map((row) => ({
+      issuer: row.issuer,
+      identifiers: JSON.parse(row.identifiers) as JournalIdentifier[],
+      accountUrl: row.account_url,
+      orderUrl: row.order_url,
+      keyId: row.key_id,
+      answered: JSON.parse(row.answered) as string[],
+      startedAt: row.started_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  /** Deletes the record of an order; false when there was none. */
+  clear(issuer: string, identifiers: readonly JournalIdentifier[]): boolean {
+    this.requireOpen();
+    return this.#delete.run(issuer, namesKey(identifiers)).changes > 0;
+  }
+}
+
+/** The IPC layer checks shapes with zod; this is the store's own last line for direct callers. */
+function checkOrder(order: JournaledOrder): void {
+  const problems: string[] = [];
+  if (typeof order.issuer !== 'string' || order.issuer.length < 1 || order.issuer.length > 2048) {
+    problems.push('issuer must be the directory URL (1 to 2048 characters)');
+  }
+  if (
+    !Array.isArray(order.identifiers) ||
+    order.identifiers.length < 1 ||
+    order.identifiers.length > 100 ||
+    !order.identifiers.every(
+      (identifier) =>
+        (identifier.type === 'dns' || identifier.type === 'ip') &&
+        typeof identifier.value === 'string' &&
+        identifier.value.length >= 1 &&
+        identifier.value.length <= 253,
+    )
+  ) {
+    problems.push('identifiers must be 1 to 100 {type: dns|ip, value} objects');
+  }
+  for (const [field, max] of [
+    ['accountUrl', 2048],
+    ['orderUrl', 2048],
+    ['keyId', 80],
+  ] as const) {
+    const value = order[field];
+    if (value !== null && (typeof value !== 'string' || value.length < 1 || value.length > max)) {
+      problems.push(`${field} must be null or a string of 1 to ${max} characters`);
+    }
+  }
+  if (
+    !Array.isArray(order.answered) ||
+    order.answered.length > 100 ||
+    !order.answered.every((url) => typeof url === 'string' && url.length >= 1 && url.length <= 2048)
+  ) {
+    problems.push('answered must be at most 100 challenge URLs');
+  }
+  if (problems.length > 0) {
+    throw new OrderJournalError(
+      'invalid_order',
+      `Order journal record refused: ${problems.join('; ')}.`,
+    );
+  }
+}

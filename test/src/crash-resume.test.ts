@@ -1,0 +1,186 @@
+/**
+ * Orders survive crashes: against a real Pebble that waits before it
+ * validates (no PEBBLE_VA_NOSLEEP), each of the acme-agent, the keyvault and
+ * a worker is killed with SIGKILL while an order waits for validation. The
+ * certificate is still obtained, once: one order, one certificate_obtained
+ * event, one certificate in the vault, and it is served.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  type AcmeEventRow,
+  acmeEvents,
+  addDomain,
+  certified,
+  count,
+  until,
+  vaultCertificates,
+} from './harness/acme-checks.js';
+import { Gatehouse } from './harness/gatehouse.js';
+import { Pebble } from './harness/pebble.js';
+import { freePort } from './harness/ports.js';
+
+describe('an order in flight survives kill -9 of a Gatehouse process', () => {
+  let pebble: Pebble | undefined;
+  let gatehouse: Gatehouse | undefined;
+  let scratch: string | undefined;
+  let rootFile = '';
+
+  before(async () => {
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    // Pebble sleeps a few seconds before each validation: the window to kill in.
+    pebble = await Pebble.start({
+      httpPort,
+      tlsPort: httpsPort,
+      env: { PEBBLE_VA_NOSLEEP: '0', PEBBLE_AUTHZREUSE: '0' },
+    });
+    gatehouse = await Gatehouse.start({
+      httpsPort,
+      httpPort,
+      workers: 2,
+      env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1,2,3' },
+      extraArgs: [
+        ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
+        ...['--acme-challenge', 'tls-alpn-01'],
+      ],
+    });
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-crash-test-'));
+    rootFile = path.join(scratch, 'pebble-root.pem');
+    fs.writeFileSync(rootFile, await pebble.rootPem());
+  });
+
+  after(async () => {
+    await gatehouse?.cleanup();
+    await pebble?.stop();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  for (const victim of ['acme-agent', 'keyvault', 'worker'] as const) {
+    it(`obtains the certificate once when the ${victim} is killed at challenge_ready`, async () => {
+      assert.ok(gatehouse && pebble);
+      const ga = gatehouse;
+      const name = `${victim}.crash.example`;
+      await addDomain(ga, name);
+
+      await until(`challenge_ready for ${name}`, 60_000, async () => {
+        const events = await acmeEvents(ga, name);
+        return count(events, 'challenge_ready') > 0 ? true : undefined;
+      });
+      const rows = await ga.processes();
+      const target = rows.find(
+        (row) => row.role === victim && (victim !== 'worker' || row.instance === 1),
+      );
+      assert.ok(target?.pid, `a running ${victim} in ${JSON.stringify(rows)}`);
+      process.kill(target.pid, 'SIGKILL');
+
+      await certified(ga, name, rootFile, 120_000);
+      const events = await acmeEvents(ga, name);
+      const summary = summarize(events);
+      assert.equal(count(events, 'certificate_obtained'), 1, summary);
+      assert.equal(count(events, 'order_created'), 1, `no second order: ${summary}`);
+      if (victim === 'acme-agent') {
+        assert.ok(count(events, 'order_resumed') >= 1, `the new agent resumed: ${summary}`);
+      }
+      const certificates = await vaultCertificates(ga, name);
+      assert.equal(certificates.length, 1, JSON.stringify(certificates));
+
+      // The killed process was replaced by a new one.
+      const after = await ga.processes();
+      const replaced = after.find(
+        (row) => row.role === victim && (victim !== 'worker' || row.instance === 1),
+      );
+      assert.ok(replaced?.pid && replaced.pid !== target.pid, JSON.stringify(replaced));
+      assert.ok((replaced.restarts ?? 0) >= 1);
+    });
+  }
+});
+
+function summarize(events: readonly AcmeEventRow[]): string {
+  return events
+    .map(
+      (event) =>
+        `${event.type}${event.payload.problem ? ` ${JSON.stringify(event.payload.problem)}` : ''}`,
+    )
+    .join('\n');
+}
+
+describe('an order in flight survives kill -9 of the supervisor', () => {
+  let pebble: Pebble | undefined;
+  const runs: Gatehouse[] = [];
+  let scratch: string | undefined;
+
+  after(async () => {
+    for (const run of runs.reverse()) await run.cleanup();
+    await pebble?.stop();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('resumes the order from state.db when Gatehouse is started again', async () => {
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    pebble = await Pebble.start({
+      httpPort,
+      tlsPort: httpsPort,
+      env: { PEBBLE_VA_NOSLEEP: '0', PEBBLE_AUTHZREUSE: '0' },
+    });
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-crash-test-'));
+    const rootFile = path.join(scratch, 'pebble-root.pem');
+    fs.writeFileSync(rootFile, await pebble.rootPem());
+    const dataDir = path.join(scratch, 'data');
+    fs.mkdirSync(dataDir);
+    const start = async (): Promise<Gatehouse> => {
+      assert.ok(pebble);
+      const run = await Gatehouse.start({
+        dataDir,
+        httpsPort,
+        httpPort,
+        workers: 1,
+        env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1,2,3' },
+        extraArgs: [
+          ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
+          ...['--acme-challenge', 'tls-alpn-01'],
+        ],
+      });
+      runs.push(run);
+      return run;
+    };
+
+    const first = await start();
+    const name = 'supervisor.crash.example';
+    await addDomain(first, name);
+    await until(`challenge_ready for ${name}`, 60_000, async () => {
+      const events = await acmeEvents(first, name);
+      return count(events, 'challenge_ready') > 0 ? true : undefined;
+    });
+    const supervisorPid = (await first.processes()).find((row) => row.role === 'supervisor')?.pid;
+    assert.ok(supervisorPid);
+    process.kill(supervisorPid, 'SIGKILL');
+    // Each child sees its pipe close and exits: none outlives the supervisor.
+    await until('every child of the killed supervisor to exit', 15_000, () =>
+      Promise.resolve(first.livePids().length === 0 ? true : undefined),
+    );
+
+    const second = await start();
+    await certified(second, name, rootFile, 120_000);
+    const events = await acmeEvents(second, name);
+    const summary = summarize(events);
+    assert.equal(count(events, 'certificate_obtained'), 1, summary);
+    assert.equal((await vaultCertificates(second, name)).length, 1);
+    // The new agent took the journaled order up. It completes unless Pebble
+    // validated while no Gatehouse was running (nothing answered, so Pebble
+    // marked the order invalid); then exactly one new order replaces it.
+    const invalidated = second.output.some((line) =>
+      /journaled order cannot complete.*"status":"invalid".*Failed to connect/.test(line),
+    );
+    if (invalidated) {
+      assert.equal(count(events, 'order_created'), 2, `one replacement order: ${summary}`);
+    } else {
+      assert.ok(count(events, 'order_resumed') >= 1, `resumed: ${summary}`);
+      assert.equal(count(events, 'order_created'), 1, `no second order: ${summary}`);
+    }
+  });
+});
