@@ -8,13 +8,14 @@
  * Known gap: order state lives in memory only, so an order cut short by a
  * restart is not resumed; the next reconcile places a new order instead.
  */
-import type { AcmeEvent, RequestResult } from '@gatehouse/gateway/ipc';
+import type { AcmeEvent, RequestPayload, RequestResult } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
-import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
+import { type Account, AccountError, AcmeAccounts, deactivatedAction } from './account.js';
+import type { AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
-import { AcmeWire, type Signer } from './acme/wire.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { type RevokeResult, revokeCertificate } from './revocation.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -37,16 +38,12 @@ export interface AgentOptions {
   readonly retrySchedule?: readonly number[];
 }
 
-interface Account {
-  readonly url: string;
-  readonly thumbprint: string;
-  readonly api: AcmeApi;
-}
-
 type CertificateSummary = RequestResult<'keyvault.certificates'>['certificates'][number];
 
 export class CertificateAgent {
-  #account: Promise<Account> | undefined;
+  /** The ACME account at each issuer, and the operator's operations on it. */
+  readonly accounts: AcmeAccounts;
+  readonly #revoked = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
@@ -55,7 +52,9 @@ export class CertificateAgent {
   #again = false;
   #stopped = false;
 
-  constructor(private readonly options: AgentOptions) {}
+  constructor(private readonly options: AgentOptions) {
+    this.accounts = new AcmeAccounts(options);
+  }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
   reconcile(): Promise<void> {
@@ -87,7 +86,9 @@ export class CertificateAgent {
 
   async #reconcileOnce(): Promise<void> {
     const { domains } = await this.options.ask('supervisor.domains', {});
-    const { certificates } = await this.options.ask('keyvault.certificates', {});
+    const certificates = (await this.options.ask('keyvault.certificates', {})).certificates.filter(
+      (certificate) => !this.#revoked.has(certificate.certificateId),
+    );
     const wanted = new Set(domains.map((domain) => domain.name));
 
     for (const [name, timer] of this.#timers) {
@@ -161,7 +162,7 @@ export class CertificateAgent {
       error instanceof AcmeProblemError &&
       ['unauthorized', 'accountDoesNotExist', 'userActionRequired'].includes(error.kind)
     ) {
-      this.#account = undefined;
+      this.accounts.forget(this.options.directoryUrl);
     }
     const retryAt = new Date(Date.now() + delay).toISOString();
     const event = failureEvent(error, identifiers, this.options.directoryUrl, retryAt);
@@ -203,31 +204,28 @@ export class CertificateAgent {
     }
   }
 
-  /** The account for this CA (RFC 8555 section 7.3), created on first use. */
+  /** The account for this CA (RFC 8555 section 7.3): see account.ts. */
   #ensureAccount(): Promise<Account> {
-    this.#account ??= (async () => {
-      const { directoryUrl, ask, http, email } = this.options;
-      const key = await ask('keyvault.account-key', { directoryUrl });
-      const sign: Signer = ({ url, nonce, kid, payload }) =>
-        ask('keyvault.sign-jws', {
-          keyId: key.keyId,
-          url,
-          nonce,
-          ...(kid === undefined ? {} : { kid }),
-          payload,
-        });
-      const api = new AcmeApi(new AcmeWire(directoryUrl, http), sign);
-      const { url } = await api.newAccount({
-        contact: email ? [`mailto:${email}`] : [],
-        termsOfServiceAgreed: true,
-      });
-      this.options.log.info('ACME account ready', { account_url: url, issuer: directoryUrl });
-      return { url, thumbprint: key.thumbprint, api };
-    })();
-    this.#account.catch(() => {
-      this.#account = undefined;
-    });
-    return this.#account;
+    return this.accounts.ensure(this.options.directoryUrl);
+  }
+
+  /**
+   * Revoke a stored certificate (RFC 8555 section 7.6), then obtain a new
+   * one for its names: the revoked one no longer counts as covering them.
+   * Known gap: the keyvault cannot mark a certificate revoked, so this is
+   * remembered in memory only; after a restart before the replacement is
+   * stored, the revoked certificate is served until its renewal time.
+   */
+  async revoke(request: RequestPayload<'acme.certificate-revoke'>): Promise<RevokeResult> {
+    const result = await revokeCertificate(this.accounts, this.options, request);
+    this.#revoked.add(result.certificateId);
+    for (const identifier of result.identifiers) {
+      const timer = this.#timers.get(identifier.value);
+      if (timer) clearTimeout(timer);
+      this.#timers.delete(identifier.value);
+    }
+    void this.reconcile();
+    return result;
   }
 }
 
@@ -290,6 +288,13 @@ function failureEvent(
             ? 'The CA rate-limited this request; Gatehouse waits as long as it asked.'
             : undefined;
     return { ...base, problem: error.problem, ...(action ? { action } : {}) };
+  }
+  if (error instanceof AccountError && error.code === 'account_deactivated') {
+    return {
+      ...base,
+      problem: { type: `gatehouse:${error.code}`, detail: error.message },
+      action: deactivatedAction(issuer),
+    };
   }
   if (error instanceof OrderError) {
     return {
