@@ -57,9 +57,15 @@ function servedSerial(port: number, name: string, ca: string): Promise<string | 
       socket.destroy();
       resolve(serial);
     };
-    socket.once('secureConnect', () => done(socket.getPeerCertificate().serialNumber));
-    socket.once('error', () => done(undefined));
-    socket.once('timeout', () => done(undefined));
+    socket.once('secureConnect', () => {
+      done(socket.getPeerCertificate().serialNumber);
+    });
+    socket.once('error', () => {
+      done(undefined);
+    });
+    socket.once('timeout', () => {
+      done(undefined);
+    });
   });
 }
 
@@ -83,7 +89,9 @@ function postJose(
         let text = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body: text });
+        });
       },
     );
     request.on('timeout', () => request.destroy(new Error(`POST ${url} timed out`)));
