@@ -201,7 +201,7 @@ export class AcmeAccounts {
       const problem =
         error instanceof AccountError && error.problem
           ? error.problem
-          : { type: 'gatehouse:internal', detail: errorText(error) };
+          : { type: `gatehouse:${errorCode(error)}`, detail: errorText(error) };
       this.options.emit({ type, identifiers: [], issuer, accountUrl, problem });
       throw error;
     }
@@ -235,6 +235,12 @@ function view(
     contact: resource.contact ?? [],
     thumbprint: account.thumbprint,
   };
+}
+
+/** A stable error code for an event's problem type: the error's own `code`, else internal. */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'internal';
 }
 
 export function errorText(error: unknown): string {

@@ -6,7 +6,7 @@
  */
 import type { RequestPayload, RequestResult } from '@gatehouse/gateway/ipc';
 import { X509Certificate } from 'node:crypto';
-import { type AcmeAccounts, AccountError, errorText } from './account.js';
+import { type AcmeAccounts, AccountError, errorCode, errorText } from './account.js';
 import { AcmeProblemError } from './acme/problem.js';
 import type { AccountsOptions } from './account.js';
 
@@ -77,9 +77,4 @@ export async function revokeCertificate(
 function leafDer(chainPem: string): Buffer {
   const leaf = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(chainPem)?.[0];
   return new X509Certificate(leaf ?? chainPem).raw;
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(code) ? code : 'internal';
 }
