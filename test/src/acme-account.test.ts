@@ -331,3 +331,40 @@ describe('the ACME account and revocation, against Pebble', () => {
     }
   });
 });
+
+describe('the account operations while the acme-agent is down', () => {
+  let supervisor: Awaited<ReturnType<typeof startSupervisor>> | undefined;
+
+  before(async () => {
+    supervisor = await startSupervisor({ entries: { 'acme-agent': fixture('crashing-child') } });
+    const started = supervisor;
+    await until(
+      () =>
+        (started.supervisor.childInfo().find((c) => c.role === 'acme-agent')?.restarts ?? 0) >= 1,
+      15_000,
+      'a restart of the crashing acme-agent',
+    );
+  });
+  after(async () => {
+    await supervisor?.stop();
+  });
+
+  it('answers 503 unavailable, and the CLI says why', async () => {
+    assert.ok(supervisor);
+    const socket = path.join(supervisor.dataDir, 'control.sock');
+    const response = await controlRequest(socket, 'GET', '/v1/acme/account');
+    assert.equal(response.status, 503, JSON.stringify(response.body));
+    const error = (response.body as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, 'unavailable');
+    assert.match(error.message, /acme-agent is not running; retry shortly/);
+    const cli = await run(GATEHOUSE_BIN, [
+      'acme',
+      'account',
+      'key-change',
+      '--data',
+      supervisor.dataDir,
+    ]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /acme-agent is not running/);
+  });
+});
