@@ -108,6 +108,14 @@ export class AcmeAccounts {
         onlyReturnExisting: true,
       });
     } catch (error) {
+      // Section 7.3.6: a deactivated (or CA-revoked) account's key is refused with unauthorized.
+      if (error instanceof AcmeProblemError && error.kind === 'unauthorized') {
+        throw new AccountError(
+          'account_deactivated',
+          `${deactivatedAction(directoryUrl)} The CA said: ${error.message}`,
+          error.problem,
+        );
+      }
       if (!(error instanceof AcmeProblemError && error.kind === 'accountDoesNotExist')) throw error;
     }
     const url =

@@ -292,7 +292,7 @@ function failureEvent(
   if (error instanceof AccountError && error.code === 'account_deactivated') {
     return {
       ...base,
-      problem: { type: `gatehouse:${error.code}`, detail: error.message },
+      problem: error.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
       action: deactivatedAction(issuer),
     };
   }

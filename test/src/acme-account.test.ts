@@ -105,6 +105,8 @@ describe('the ACME account and revocation, against Pebble', () => {
   let gatehouse: Gatehouse;
   let rootPem: string;
   let pebbleTrust: string;
+  /** Gatehouse runs stopped and replaced by a restart, cleaned up at the end all the same. */
+  const earlier: Gatehouse[] = [];
   /** The account key's thumbprint before the key change. */
   let oldThumbprint = '';
 
@@ -143,7 +145,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     });
   });
   after(async () => {
-    await gatehouse?.cleanup();
+    for (const run of [...earlier, gatehouse]) await run?.cleanup();
     await pebble?.stop();
   });
 
@@ -329,6 +331,32 @@ describe('the ACME account and revocation, against Pebble', () => {
       delete process.env.ROLE_PROXY_SOCKET;
       fs.rmSync(scratch, { recursive: true, force: true });
     }
+  });
+
+  it('after a restart, still tells the operator the account is deactivated', async () => {
+    const again = await Gatehouse.start({
+      dataDir: gatehouse.dataDir,
+      httpsPort: gatehouse.httpsPort,
+      httpPort: gatehouse.httpPort,
+      workers: 1,
+      extraArgs: [
+        ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
+        ...['--acme-challenge', 'tls-alpn-01'],
+      ],
+    });
+    earlier.push(gatehouse);
+    gatehouse = again;
+    const name = 'after-restart.example.com';
+    assert.equal((await cli('domains', 'add', name)).code, 0);
+    const failed = await poll('a certificate_failed event', 30_000, async () =>
+      (await events()).find(
+        (event) =>
+          event.type === 'certificate_failed' &&
+          event.payload.identifiers?.some((identifier) => identifier.value === name),
+      ),
+    );
+    assert.match(failed.payload.action ?? '', /deactivated.*--acme-directory/s);
+    assert.match(failed.payload.problem?.type ?? '', /unauthorized/);
   });
 });
 
