@@ -145,7 +145,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     });
   });
   after(async () => {
-    for (const run of [...earlier, gatehouse]) await run?.cleanup();
+    for (const instance of [...earlier, gatehouse]) await instance?.cleanup();
     await pebble?.stop();
   });
 
