@@ -317,6 +317,9 @@ describe('the ACME account and revocation, against Pebble', () => {
           assert.ok(jws.ok, JSON.stringify(jws.error));
           return postJose(directory.newAccount ?? '', pebbleTrust, JSON.stringify(jws.ok));
         };
+        // Only the supervisor may ask for the account operations, not the agent's own role.
+        const forbidden = await proxy.ask('acme.account-deactivate', {});
+        assert.equal(forbidden.error?.code, 'forbidden', JSON.stringify(forbidden));
         const refused = await findWith(old[0]);
         assert.equal(refused.status, 400, refused.body);
         assert.match(refused.body, /accountDoesNotExist/);
