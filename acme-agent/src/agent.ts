@@ -11,20 +11,21 @@ import {
   type AcmeEvent,
   DEFAULT_MAX_CONCURRENT_ORDERS,
   DEFAULT_NEW_ORDER_LIMIT,
+  type RequestPayload,
   type RequestResult,
 } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
-import { AcmeApi, type AcmeIdentifier } from './acme/api.js';
+import { type Account, AccountError, AcmeAccounts, deactivatedAction } from './account.js';
+import type { AcmeIdentifier } from './acme/api.js';
 import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
-import { AcmeWire, type Signer } from './acme/wire.js';
-import { explainAccountRefusal, externalAccountBinding } from './external-account-binding.js';
 import { IssuerError, IssuerRotation, type IssuerState, issuerStates } from './issuers.js';
 import { type Ask, type ChallengeType, OrderError } from './order.js';
 import { OrderJournal, obtainResumable } from './order-journal.js';
 import { type DnsProvider, DnsProviderError } from './dns/provider.js';
 import { IssuerQueues } from './issuer-queues.js';
 import { describeWait } from './order-limiter.js';
+import { type RevokeResult, revokeCertificate } from './revocation.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -54,22 +55,20 @@ export interface AgentOptions {
   readonly issuers?: readonly IssuerState[];
 }
 
-interface Account {
-  readonly url: string;
-  readonly thumbprint: string;
-  readonly api: AcmeApi;
-}
-
 type CertificateSummary = RequestResult<'keyvault.certificates'>['certificates'][number];
 
 export class CertificateAgent {
-  /** One account per CA, by directory URL (the keyvault keys accounts the same way). */
-  readonly #accounts = new Map<string, Promise<Account>>();
   readonly #issuers: readonly IssuerState[];
   readonly #rotation: IssuerRotation;
   /** Names waiting for an order, per CA (issuer-queues.ts). */
   readonly #queues: IssuerQueues;
   #drainTimer: { at: number; timer: NodeJS.Timeout } | undefined;
+  /**
+   * The ACME account at each CA, by directory URL (the keyvault keys
+   * accounts the same way), and the operator's operations on it.
+   */
+  readonly accounts: AcmeAccounts;
+  readonly #revoked = new Set<string>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
@@ -95,6 +94,14 @@ export class CertificateAgent {
           );
     this.#rotation = new IssuerRotation(this.#issuers.length);
     this.#queues = new IssuerQueues(this.#issuers.length);
+    this.accounts = new AcmeAccounts({
+      directoryUrl: this.#issuers[0]?.config.directoryUrl ?? options.directoryUrl,
+      issuer: (directoryUrl) =>
+        this.#issuers.find((issuer) => issuer.config.directoryUrl === directoryUrl),
+      ask: options.ask,
+      emit: options.emit,
+      log: options.log,
+    });
   }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
@@ -129,7 +136,9 @@ export class CertificateAgent {
 
   async #reconcileOnce(): Promise<void> {
     const { domains } = await this.options.ask('supervisor.domains', {});
-    const { certificates } = await this.options.ask('keyvault.certificates', {});
+    const certificates = (await this.options.ask('keyvault.certificates', {})).certificates.filter(
+      (certificate) => !this.#revoked.has(certificate.certificateId),
+    );
     const wanted = new Set(domains.map((domain) => domain.name));
 
     for (const [name, timer] of this.#timers) {
@@ -268,7 +277,7 @@ export class CertificateAgent {
       error instanceof AcmeProblemError &&
       ['unauthorized', 'accountDoesNotExist', 'userActionRequired'].includes(error.kind)
     ) {
-      this.#accounts.delete(issuer.config.directoryUrl);
+      this.accounts.forget(issuer.config.directoryUrl);
     }
     const retryAt = new Date(Date.now() + delay).toISOString();
     const event = failureEvent(error, identifiers, issuer.config.directoryUrl, retryAt);
@@ -315,41 +324,28 @@ export class CertificateAgent {
     }
   }
 
-  /** The account at this CA (RFC 8555 section 7.3), created on first use. */
+  /** The account at this CA (RFC 8555 section 7.3): see account.ts. */
   #ensureAccount(issuer: IssuerState): Promise<Account> {
-    const { directoryUrl, email } = issuer.config;
-    const existing = this.#accounts.get(directoryUrl);
-    if (existing) return existing;
-    const account = (async () => {
-      const { ask } = this.options;
-      const key = await ask('keyvault.account-key', { directoryUrl });
-      const sign: Signer = ({ url, nonce, kid, payload }) =>
-        ask('keyvault.sign-jws', {
-          keyId: key.keyId,
-          url,
-          nonce,
-          ...(kid === undefined ? {} : { kid }),
-          payload,
-        });
-      const api = new AcmeApi(new AcmeWire(directoryUrl, issuer.http), sign);
-      const binding = await externalAccountBinding(api, issuer.config, key.keyId, ask);
-      const { url } = await api
-        .newAccount({
-          contact: email ? [`mailto:${email}`] : [],
-          termsOfServiceAgreed: true,
-          ...(binding ? { externalAccountBinding: binding } : {}),
-        })
-        .catch((error: unknown) => {
-          throw explainAccountRefusal(error, issuer.config);
-        });
-      this.options.log.info('ACME account ready', { account_url: url, issuer: directoryUrl });
-      return { url, thumbprint: key.thumbprint, api };
-    })();
-    this.#accounts.set(directoryUrl, account);
-    account.catch(() => {
-      if (this.#accounts.get(directoryUrl) === account) this.#accounts.delete(directoryUrl);
-    });
-    return account;
+    return this.accounts.ensure(issuer.config.directoryUrl);
+  }
+
+  /**
+   * Revoke a stored certificate (RFC 8555 section 7.6), then obtain a new
+   * one for its names: the revoked one no longer counts as covering them.
+   * Known gap: the keyvault cannot mark a certificate revoked, so this is
+   * remembered in memory only; after a restart before the replacement is
+   * stored, the revoked certificate is served until its renewal time.
+   */
+  async revoke(request: RequestPayload<'acme.certificate-revoke'>): Promise<RevokeResult> {
+    const result = await revokeCertificate(this.accounts, this.options, request);
+    this.#revoked.add(result.certificateId);
+    for (const identifier of result.identifiers) {
+      const timer = this.#timers.get(identifier.value);
+      if (timer) clearTimeout(timer);
+      this.#timers.delete(identifier.value);
+    }
+    void this.reconcile();
+    return result;
   }
 }
 
@@ -418,6 +414,13 @@ function failureEvent(
       ...base,
       problem: error.details.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
       ...(error.details.action ? { action: error.details.action } : {}),
+    };
+  }
+  if (error instanceof AccountError && error.code === 'account_deactivated') {
+    return {
+      ...base,
+      problem: error.problem ?? { type: `gatehouse:${error.code}`, detail: error.message },
+      action: deactivatedAction(issuer),
     };
   }
   if (error instanceof OrderError) {

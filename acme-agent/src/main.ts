@@ -53,6 +53,12 @@ runtime.channel.handle('acme.domains-changed', function domainsChanged() {
   void agent.reconcile();
   return {};
 });
+// The operator's account operations and revocations, forwarded by the supervisor only.
+runtime.channel.handle('acme.account', (request) => agent.accounts.describe(request));
+runtime.channel.handle('acme.account-update', (request) => agent.accounts.updateContact(request));
+runtime.channel.handle('acme.account-key-change', (request) => agent.accounts.changeKey(request));
+runtime.channel.handle('acme.account-deactivate', (request) => agent.accounts.deactivate(request));
+runtime.channel.handle('acme.certificate-revoke', (request) => agent.revoke(request));
 runtime.onShutdown(async function stopAgent() {
   agent.stop();
   await Promise.resolve();

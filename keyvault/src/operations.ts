@@ -278,6 +278,14 @@ export class KeyVault {
     return { deleted: this.store.deleteCertificate(request.certificateId) };
   }
 
+  /** A certificate's chain without its key, for the acme-agent to revoke it (RFC 8555 section 7.6). */
+  certificateChain(
+    request: RequestPayload<'keyvault.certificate-chain'>,
+  ): Result<'keyvault.certificate-chain'> {
+    const stored = this.store.getCertificate(request.certificateId);
+    return stored ? { chainPem: stored.chainPem } : null;
+  }
+
   certificates(): Result<'keyvault.certificates'> {
     return {
       certificates: this.store.listCertificates().map((info) => summaryOf(info)),

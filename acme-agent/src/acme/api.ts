@@ -144,6 +144,57 @@ export class AcmeApi {
       .map((link) => new URL(link.url, url).toString());
     return { chainPem: response.body, alternates };
   }
+
+  /**
+   * POST to the account URL (section 7.3.2, 7.3.6): `null` reads it
+   * (POST-as-GET), `{ contact }` replaces the contacts, `{ status:
+   * 'deactivated' }` deactivates it for good.
+   */
+  async updateAccount(
+    accountUrl: string,
+    update: { contact: string[] } | { status: 'deactivated' } | null,
+  ): Promise<AccountResource> {
+    const response = await this.wire.post(
+      accountUrl,
+      update,
+      accountUrl,
+      this.sign,
+      accountSchema,
+      [200],
+    );
+    return response.body;
+  }
+
+  /**
+   * Section 7.3.5: `signKeyChange` makes the whole request (the inner JWS by
+   * the new key inside the outer one by the current key) for the nonce and
+   * URL it is given; the CA answers with the account.
+   */
+  async keyChange(accountUrl: string, signKeyChange: Signer): Promise<void> {
+    const { keyChange } = await this.wire.directory();
+    if (!keyChange) {
+      throw new AcmeProtocolError(
+        'invalid_resource',
+        `${this.wire.directoryUrl} offers no keyChange resource (RFC 8555 section 7.3.5)`,
+      );
+    }
+    await this.wire.post(keyChange, {}, accountUrl, signKeyChange, 'none', [200]);
+  }
+
+  /** Section 7.6: revoke a certificate (DER, base64url) with an RFC 5280 reason code. */
+  async revokeCert(
+    accountUrl: string,
+    request: { certificate: string; reason: number },
+  ): Promise<void> {
+    const { revokeCert } = await this.wire.directory();
+    if (!revokeCert) {
+      throw new AcmeProtocolError(
+        'invalid_resource',
+        `${this.wire.directoryUrl} offers no revokeCert resource (RFC 8555 section 7.6)`,
+      );
+    }
+    await this.wire.post(revokeCert, request, accountUrl, this.sign, 'none', [200]);
+  }
 }
 
 function requireLocation<T>(response: SignedResponse<T>, url: string): string {

@@ -85,14 +85,15 @@ export class AcmeWire {
   /**
    * A signed POST (section 6.2); `payload` null is POST-as-GET (section
    * 6.3). JSON answers are parsed with `schema`; `schema` 'pem' reads a
-   * certificate chain (section 7.4.2).
+   * certificate chain (section 7.4.2); 'none' reads no body (revokeCert,
+   * section 7.6, answers 200 with nothing to read).
    */
   async post<T>(
     url: string,
     payload: unknown,
     kid: string | undefined,
     sign: Signer,
-    schema: z.ZodType<T> | 'pem',
+    schema: z.ZodType<T> | 'pem' | 'none',
     expected: readonly number[] = [200, 201],
   ): Promise<SignedResponse<T>> {
     let nonce = await this.#nonce();
@@ -127,7 +128,7 @@ export class AcmeWire {
   #read<T>(
     response: HttpResponse,
     url: string,
-    schema: z.ZodType<T> | 'pem',
+    schema: z.ZodType<T> | 'pem' | 'none',
     expected: readonly number[],
   ): SignedResponse<T> {
     const common = {
@@ -136,6 +137,10 @@ export class AcmeWire {
       retryAfter: parseRetryAfter(header(response, 'retry-after')),
       links: parseLinks(response.headers.link),
     };
+    if (schema === 'none') {
+      expectStatus(response, url, expected);
+      return { ...common, body: undefined as T };
+    }
     if (schema === 'pem') {
       expectStatus(response, url, expected);
       const type = contentType(response);

@@ -15,6 +15,7 @@ import {
   importCertificateCommand,
   listCertificatesCommand,
 } from './certificates.js';
+import { AcmeUsageError, acmeCommand, revokeCertificateCommand } from './acme.js';
 import { addDomainCommand, listDomainsCommand, removeDomainCommand } from './domains.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -35,6 +36,17 @@ Commands:
             Store a certificate chain (PEM, leaf first) and its unencrypted private key
   certificates delete ID
             Delete a certificate (and its key, when nothing else uses it)
+  certificates revoke ID [--reason NAME]
+            Revoke a certificate at its CA (unspecified, keyCompromise, affiliationChanged,
+            superseded, cessationOfOperation); Gatehouse then obtains a new one
+  acme account [--json]
+            The ACME account at the CA: URL, status, contacts, key thumbprint
+  acme account update --email ADDR
+            Replace the account's contact address at the CA
+  acme account key-change
+            Give the account a new key; the old one stays in use if the CA refuses
+  acme account deactivate --yes
+            Deactivate the account at the CA, for good
   vault rotate-master-key
             Re-seal every key under a new <data>/master.key (back it up afterwards)
   help      Show this help
@@ -65,8 +77,9 @@ Options of status:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
   --json              Print JSON instead of a table
 
-Options of ca, domains, certificates and vault:
+Options of ca, domains, certificates, acme and vault:
   --data DIR          Data directory of the running Gatehouse (env GATEHOUSE_DATA; default ./data)
+  --issuer URL        acme and certificates revoke: the CA's directory URL (default --acme-directory)
 `;
 
 function dataDirOf(flag: string | undefined): string {
@@ -78,7 +91,8 @@ export class UsageError extends Error {
 }
 
 const CERTIFICATES_USAGE =
-  'Usage: gatehouse certificates list [--json] | import --chain FILE --key FILE | delete ID [--data DIR]';
+  'Usage: gatehouse certificates list [--json] | import --chain FILE --key FILE | delete ID | ' +
+  'revoke ID [--reason NAME] [--issuer URL] [--data DIR]';
 
 function certificatesCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -90,6 +104,8 @@ function certificatesCommand(args: string[]): Promise<number> {
       json: { type: 'boolean' },
       chain: { type: 'string' },
       key: { type: 'string' },
+      reason: { type: 'string' },
+      issuer: { type: 'string' },
     },
   });
   const [action, ...operands] = positionals;
@@ -99,6 +115,7 @@ function certificatesCommand(args: string[]): Promise<number> {
   };
   onlyFor('list', values.json !== undefined);
   onlyFor('import', values.chain !== undefined || values.key !== undefined);
+  onlyFor('revoke', values.reason !== undefined || values.issuer !== undefined);
   if (action === 'list' && operands.length === 0) {
     return listCertificatesCommand(dataDir, values.json ?? false);
   }
@@ -113,6 +130,9 @@ function certificatesCommand(args: string[]): Promise<number> {
   const [id] = operands;
   if (action === 'delete' && id !== undefined && operands.length === 1) {
     return deleteCertificateCommand(dataDir, id);
+  }
+  if (action === 'revoke' && id !== undefined && operands.length === 1) {
+    return revokeCertificateCommand(dataDir, id, values.reason, values.issuer);
   }
   throw new UsageError(CERTIFICATES_USAGE);
 }
@@ -191,6 +211,8 @@ async function main(argv: string[]): Promise<number> {
       return domainsCommand(rest);
     case 'certificates':
       return certificatesCommand(rest);
+    case 'acme':
+      return acmeCommand(rest, dataDirOf);
     case 'vault': {
       const { values, positionals } = parseArgs({
         args: rest,
@@ -223,6 +245,7 @@ main(process.argv.slice(2)).then(
     process.stderr.write(`gatehouse: ${message}\n`);
     const usage =
       error instanceof UsageError ||
+      error instanceof AcmeUsageError ||
       (error instanceof Error &&
         (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS'));
     process.exitCode = usage ? 2 : 1;

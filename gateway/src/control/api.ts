@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { ChildInfo } from '../supervisor/managed-child.js';
 import { IpcError } from '../ipc/channel.js';
+import { registerAcmeAccountRoutes } from './acme-account.js';
 import type { ChildRole, RequestPayload, RequestResult, RequestType } from '../ipc/messages.js';
 import { StateError, type StateErrorCode } from '../state/errors.js';
 import type { StateView } from '../state/service.js';
@@ -228,6 +229,8 @@ export function createControlApi(view: SupervisorView): Hono {
     }
     return c.json({ events: view.state.listEvents(query.data).map(toEventRow) });
   });
+
+  registerAcmeAccountRoutes(app, view);
 
   app.notFound(function notFound(c) {
     return c.json(

@@ -49,6 +49,10 @@ export const ACME_EVENT_TYPES = [
   'order_queued',
   /** An order placed before a crash is taken up again (acme-agent order-journal.ts). */
   'order_resumed',
+  'account_updated',
+  'account_key_changed',
+  'account_deactivated',
+  'certificate_revoked',
 ] as const;
 
 /** An RFC 7807 / RFC 8555 section 6.7 problem document, kept structured. */
@@ -93,8 +97,105 @@ export const acmeEvent = z
     orderAt: z.string().max(40).optional(),
     /** order_queued: the wait, in words. */
     detail: z.string().max(1024).optional(),
+    /** account_*: the account's URL at the CA. */
+    accountUrl: z.string().max(2048).optional(),
+    /** certificate_revoked: the RFC 5280 reason code given. */
+    reason: z.number().int().min(0).max(10).optional(),
   })
   .strict();
+
+/** The account operations' and revocation's shapes (RFC 8555 sections 7.3 and 7.6). */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+} as const;
+/** RFC 5280 section 5.3.1 codes a subscriber may give; 2, 6 and 8-10 are the CA's own. */
+export const revocationReason = z.union([
+  z.literal(0),
+  z.literal(1),
+  z.literal(3),
+  z.literal(4),
+  z.literal(5),
+]);
+const issuerUrl = z.url({ protocol: /^https$/ }).max(2048);
+/** A contact the CA accepts: RFC 8555 section 7.3 `mailto:` URLs, one address each. */
+export const accountContact = z
+  .string()
+  .max(320)
+  .regex(/^mailto:[^\s@,?<>"]{1,64}@[^\s@,?<>"]+\.[^\s@,?<>"]+$/, 'must be mailto:user@host');
+const accountView = z
+  .object({
+    issuer: z.string().max(2048),
+    accountUrl: z.string().max(2048),
+    status: z.enum(['valid', 'deactivated', 'revoked']),
+    contact: z.array(z.string().max(512)).max(20),
+    thumbprint: z.string().max(64),
+  })
+  .strict();
+export type AccountView = z.infer<typeof accountView>;
+
+/** The operator's account and revocation requests, forwarded by the supervisor only. */
+export const ACME_ACCOUNT_REQUESTS = {
+  'acme.account': {
+    handledBy: 'acme-agent',
+    senders: ['supervisor'],
+    timeoutMs: 45_000,
+    /** The account as the CA shows it now (POST-as-GET, section 7.3). */
+    payload: z.object({ directoryUrl: issuerUrl.optional() }).strict(),
+    result: accountView,
+  },
+  'acme.account-update': {
+    handledBy: 'acme-agent',
+    senders: ['supervisor'],
+    timeoutMs: 45_000,
+    /** Section 7.3.2: replace the contacts. */
+    payload: z
+      .object({ directoryUrl: issuerUrl.optional(), contact: z.array(accountContact).max(4) })
+      .strict(),
+    result: accountView,
+  },
+  'acme.account-key-change': {
+    handledBy: 'acme-agent',
+    senders: ['supervisor'],
+    timeoutMs: 60_000,
+    /** Section 7.3.5: a new account key; the old one stays in use if the CA refuses. */
+    payload: z.object({ directoryUrl: issuerUrl.optional() }).strict(),
+    result: accountView,
+  },
+  'acme.account-deactivate': {
+    handledBy: 'acme-agent',
+    senders: ['supervisor'],
+    timeoutMs: 45_000,
+    /** Section 7.3.6: final; the CA refuses the account from then on. */
+    payload: z.object({ directoryUrl: issuerUrl.optional() }).strict(),
+    result: accountView,
+  },
+  'acme.certificate-revoke': {
+    handledBy: 'acme-agent',
+    senders: ['supervisor'],
+    timeoutMs: 60_000,
+    /** Section 7.6: revoke a stored certificate, signed by the account key; then replace it. */
+    payload: z
+      .object({
+        directoryUrl: issuerUrl.optional(),
+        certificateId: recordId,
+        reason: revocationReason,
+      })
+      .strict(),
+    result: z
+      .object({
+        certificateId: recordId,
+        serial: z.string().max(128),
+        reason: revocationReason,
+        identifiers: z.array(identifier).max(100),
+        issuer: z.string().max(2048),
+      })
+      .strict(),
+  },
+} as const;
 export type AcmeEvent = z.infer<typeof acmeEvent>;
 
 /**

@@ -154,6 +154,14 @@ export const KEYVAULT_REQUESTS = {
       .strict(),
     result: certificateSummary,
   },
+  'keyvault.certificate-chain': {
+    handledBy: 'keyvault',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** A stored certificate's chain (no key), to revoke it (RFC 8555 section 7.6); null when none. */
+    payload: z.object({ certificateId: recordId }).strict(),
+    result: z.object({ chainPem: pem }).strict().nullable(),
+  },
   'keyvault.bundle': {
     handledBy: 'keyvault',
     senders: ['worker'],

@@ -5,7 +5,7 @@
  * carries.
  */
 import { z } from 'zod';
-import { ACME_EVENTS, ACME_REQUESTS } from './acme-messages.js';
+import { ACME_ACCOUNT_REQUESTS, ACME_EVENTS, ACME_REQUESTS } from './acme-messages.js';
 import { KEYVAULT_REQUESTS } from './keyvault-messages.js';
 
 export const ROLES = ['supervisor', 'keyvault', 'acme-agent', 'worker'] as const;
@@ -107,6 +107,7 @@ export const REQUESTS = {
   ...CHILD_REQUESTS,
   ...KEYVAULT_REQUESTS,
   ...ACME_REQUESTS,
+  ...ACME_ACCOUNT_REQUESTS,
 } as const satisfies Record<
   string,
   {
