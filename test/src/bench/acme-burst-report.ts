@@ -49,7 +49,10 @@ export interface PlannerSummary {
   maxOrdersIn3Hours: number;
   /** Orders LE's New Orders bucket would have refused (capacity 300, refill 1 per 36 s). */
   ordersOverBucket: number;
-  /** Registered domain (last two labels) with the most new certificates. */
+  /**
+   * Registered domain with the most new certificates. Known gap: taken as
+   * the last two labels, not from the Public Suffix List as LE does.
+   */
   busiestRegisteredDomain: { name: string; certificates: number } | undefined;
   orders: OrderTimes[];
 }
