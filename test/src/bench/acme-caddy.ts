@@ -248,11 +248,12 @@ function printPlanner(planner: PlannerSummary, round: number): void {
 
 function printBreakdown(breakdown: ReturnType<typeof phaseBreakdown>, round: number): void {
   console.log(`\nwhere Gatehouse's orders spent their time, round ${round} (from events):`);
-  console.log('| step                                        | median s | max s |');
-  console.log('| ------------------------------------------- | -------- | ----- |');
-  for (const { phase, medianMs, maxMs } of breakdown) {
+  console.log('| step                                        | min s | median s | max s |');
+  console.log('| ------------------------------------------- | ----- | -------- | ----- |');
+  for (const { phase, minMs, medianMs, maxMs } of breakdown) {
     console.log(
-      `| ${phase.padEnd(43)} | ${seconds(medianMs).padStart(8)} | ${seconds(maxMs).padStart(5)} |`,
+      `| ${phase.padEnd(43)} | ${seconds(minMs).padStart(5)} | ` +
+        `${seconds(medianMs).padStart(8)} | ${seconds(maxMs).padStart(5)} |`,
     );
   }
 }
@@ -297,10 +298,13 @@ async function main(): Promise<void> {
   });
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.once(signal, () => {
     void Promise.allSettled([...running].map((cleanup) => cleanup())).then(() => {
-      process.exit(130);
+      process.exit(code);
     });
   });
 }
