@@ -28,7 +28,17 @@ interface Options {
   domains: number;
   rounds: number;
   timeoutSeconds: number;
+  /** 1: each server first certifies one other name, so its ACME account exists before the burst. */
+  warm: number;
 }
+
+interface RunSettings {
+  timeoutMs: number;
+  warm: boolean;
+}
+
+/** The name certified before the burst with --warm 1. */
+const WARM_NAME = 'warmup.example.com';
 
 interface SideResult {
   served: ServedTimes;
@@ -36,22 +46,34 @@ interface SideResult {
   allMs: number;
   planner?: PlannerSummary;
   breakdown?: ReturnType<typeof phaseBreakdown>;
+  /** What the server said went wrong, when some name was never served. */
+  problems: string[];
 }
 
 /** Cleanups of whatever runs now, for SIGINT/SIGTERM. */
 const running = new Set<() => Promise<void>>();
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { domains: 50, rounds: 1, timeoutSeconds: 300 };
-  const bounds = { domains: [1, 500], rounds: [1, 20], timeoutSeconds: [10, 3_600] } as const;
+  const options: Options = { domains: 50, rounds: 1, timeoutSeconds: 300, warm: 0 };
+  const bounds = {
+    domains: [1, 500],
+    rounds: [1, 20],
+    timeoutSeconds: [10, 3_600],
+    warm: [0, 1],
+  } as const;
   for (let index = 0; index < argv.length; index += 2) {
     const flag = argv[index] ?? '';
-    const key = { '--domains': 'domains', '--rounds': 'rounds', '--timeout': 'timeoutSeconds' }[
-      flag
-    ] as keyof Options | undefined;
+    const key = {
+      '--domains': 'domains',
+      '--rounds': 'rounds',
+      '--timeout': 'timeoutSeconds',
+      '--warm': 'warm',
+    }[flag] as keyof Options | undefined;
     const value = Number(argv[index + 1]);
     if (key === undefined) {
-      throw new Error(`Unknown option ${flag}. Usage: [--domains 50] [--rounds 1] [--timeout 300]`);
+      throw new Error(
+        `Unknown option ${flag}. Usage: [--domains 50] [--rounds 1] [--timeout 300] [--warm 0]`,
+      );
     }
     const [min, max] = bounds[key];
     if (!Number.isInteger(value) || value < min || value > max) {
@@ -62,7 +84,7 @@ function parseOptions(argv: readonly string[]): Options {
   return options;
 }
 
-async function runGatehouse(names: readonly string[], timeoutMs: number): Promise<SideResult> {
+async function runGatehouse(names: readonly string[], run: RunSettings): Promise<SideResult> {
   const httpsPort = await freePort();
   const httpPort = await freePort();
   const pebble = await Pebble.start({ httpPort, tlsPort: httpsPort });
@@ -85,6 +107,12 @@ async function runGatehouse(names: readonly string[], timeoutMs: number): Promis
     });
     const rootPem = await pebble.rootPem();
     const socket = gatehouse.socketPath;
+    let warmEvents = 0;
+    if (run.warm) {
+      const add = (name: string) => controlRequest(socket, 'POST', '/v1/domains', 10_000, { name });
+      await warmUp(() => add(WARM_NAME), httpsPort, rootPem, run.timeoutMs);
+      warmEvents = Math.max(0, ...(await allEvents(socket)).map((event) => event.id));
+    }
     const startedAt = Date.now();
     const answers = await Promise.all(
       names.map((name) => controlRequest(socket, 'POST', '/v1/domains', 10_000, { name })),
@@ -98,12 +126,17 @@ async function runGatehouse(names: readonly string[], timeoutMs: number): Promis
       names,
       rootPem,
       startedAt,
-      timeoutMs,
+      timeoutMs: run.timeoutMs,
     });
-    const planner = summarizePlanner(await allEvents(socket));
+    const events = (await allEvents(socket)).filter((event) => event.id > warmEvents);
+    const planner = summarizePlanner(events);
+    const failures = events.filter((event) => event.type === 'certificate_failed');
     return {
       served,
       allMs: allServedMs(served),
+      problems: failures
+        .slice(-10)
+        .map((event) => `${event.time} ${JSON.stringify(event.payload)}`),
       planner,
       breakdown: phaseBreakdown(planner, startedAt, served.byName),
     };
@@ -113,7 +146,7 @@ async function runGatehouse(names: readonly string[], timeoutMs: number): Promis
   }
 }
 
-async function runCaddy(names: readonly string[], timeoutMs: number): Promise<SideResult> {
+async function runCaddy(names: readonly string[], run: RunSettings): Promise<SideResult> {
   const httpsPort = await freePort();
   const httpPort = await freePort();
   const pebble = await Pebble.start({ httpPort, tlsPort: httpsPort });
@@ -130,6 +163,9 @@ async function runCaddy(names: readonly string[], timeoutMs: number): Promise<Si
       acme: { directoryUrl: pebble.directoryUrl, trustFile: pebble.trustFile, email: EMAIL },
     });
     const rootPem = await pebble.rootPem();
+    const started = caddy;
+    if (run.warm)
+      await warmUp(() => started.addSites([WARM_NAME]), httpsPort, rootPem, run.timeoutMs);
     const startedAt = Date.now();
     await caddy.addSites(names);
     const served = await watchUntilServed({
@@ -137,13 +173,33 @@ async function runCaddy(names: readonly string[], timeoutMs: number): Promise<Si
       names,
       rootPem,
       startedAt,
-      timeoutMs,
+      timeoutMs: run.timeoutMs,
     });
-    return { served, allMs: allServedMs(served) };
+    return { served, allMs: allServedMs(served), problems: caddy.problems.slice(-10) };
   } finally {
     running.delete(cleanup);
     await cleanup();
   }
+}
+
+/** Add WARM_NAME with `add` and wait until it is served: the account then exists. */
+async function warmUp(
+  add: () => Promise<unknown>,
+  port: number,
+  rootPem: string,
+  timeoutMs: number,
+): Promise<void> {
+  const startedAt = Date.now();
+  await add();
+  const served = await watchUntilServed({
+    port,
+    names: [WARM_NAME],
+    rootPem,
+    startedAt,
+    timeoutMs,
+  });
+  if (served.missing.length > 0)
+    throw new Error(`${WARM_NAME} was not served within ${timeoutMs} ms`);
 }
 
 /** Every event, a page of 1000 at a time (bounded at 100 pages). */
@@ -272,26 +328,42 @@ async function main(): Promise<void> {
     { length: options.domains },
     (_, index) => `site${index + 1}.example.com`,
   );
-  const timeoutMs = options.timeoutSeconds * 1000;
+  const run: RunSettings = { timeoutMs: options.timeoutSeconds * 1000, warm: options.warm === 1 };
   console.log(
     `ACME burst: ${options.domains} names added at once, tls-alpn-01 only, each server against ` +
       `its own Pebble (PEBBLE_VA_NOSLEEP=1, Pebble's default 5% nonces refused), loopback.\n` +
       `Gatehouse: concurrent POST /v1/domains, 2 workers. Caddy ${version('caddy', ['version'])}: ` +
       `one admin API request adding every site. Served = a TLS handshake with SNI whose chain ` +
-      `and name verify against that Pebble's root.\n`,
+      `and name verify against that Pebble's root. ` +
+      (run.warm
+        ? `Warm: each server's ACME account was made (by certifying ${WARM_NAME}) before the burst.\n`
+        : 'Cold: each server makes its ACME account during the burst.\n'),
   );
   const results: { gatehouse: SideResult; caddy: SideResult }[] = [];
   for (let round = 1; round <= options.rounds; round += 1) {
     // Alternate who goes first, so that neither always gets the warmer machine.
     if (round % 2 === 1) {
-      const gatehouse = await runGatehouse(names, timeoutMs);
-      results.push({ gatehouse, caddy: await runCaddy(names, timeoutMs) });
+      const gatehouse = await runGatehouse(names, run);
+      results.push({ gatehouse, caddy: await runCaddy(names, run) });
     } else {
-      const caddy = await runCaddy(names, timeoutMs);
-      results.push({ gatehouse: await runGatehouse(names, timeoutMs), caddy });
+      const caddy = await runCaddy(names, run);
+      results.push({ gatehouse: await runGatehouse(names, run), caddy });
     }
   }
   printRounds(results, options.domains);
+  results.forEach(({ gatehouse, caddy }, index) => {
+    for (const [name, side] of [
+      ['gatehouse', gatehouse],
+      ['caddy', caddy],
+    ] as const) {
+      if (side.problems.length === 0) continue;
+      console.log(`\n${name}, round ${index + 1}: its last failures`);
+      if (side.served.missing.length > 0) {
+        console.log(`not served: ${side.served.missing.join(' ')}`);
+      }
+      for (const line of side.problems) console.log(`  ${line.slice(0, 600)}`);
+    }
+  });
   results.forEach(({ gatehouse }, index) => {
     if (gatehouse.planner) printPlanner(gatehouse.planner, index + 1);
     if (gatehouse.breakdown) printBreakdown(gatehouse.breakdown, index + 1);

@@ -42,6 +42,8 @@ const ADMIN_HOST = 'caddy-admin';
 
 export class Caddy {
   private readonly lines: string[] = [];
+  /** Caddy's last error lines (JSON logs): failed attempts, retried or not. */
+  readonly problems: string[] = [];
   private readonly exited: Promise<void>;
   private exit: string | undefined;
   private reaped = false;
@@ -52,8 +54,13 @@ export class Caddy {
     private readonly process: ChildProcess,
   ) {
     const collect = (chunk: Buffer): void => {
-      this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      const lines = chunk.toString('utf8').split('\n').filter(Boolean);
+      this.lines.push(...lines);
       this.lines.splice(0, this.lines.length - OUTPUT_LINES_KEPT);
+      // Kept apart: a busy run's info lines would push them out of the tail.
+      // Errors only: Caddy warns of every test-CA certificate without OCSP.
+      this.problems.push(...lines.filter((line) => line.includes('"level":"error"')));
+      this.problems.splice(0, this.problems.length - OUTPUT_LINES_KEPT);
     };
     process.stdout?.on('data', collect);
     process.stderr?.on('data', collect);
