@@ -31,6 +31,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     });
+    // A command that exits without reading its input (openssl req, at
+    // times) makes this write fail with EPIPE; that is no failure of the run.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }
