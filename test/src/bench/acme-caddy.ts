@@ -30,11 +30,14 @@ interface Options {
   timeoutSeconds: number;
   /** 1: each server first certifies one other name, so its ACME account exists before the burst. */
   warm: number;
+  /** Pause between rounds of probes, ms: each probe is a full handshake, on the same cores. */
+  probeInterval: number;
 }
 
 interface RunSettings {
   timeoutMs: number;
   warm: boolean;
+  probeIntervalMs: number;
 }
 
 /** The name certified before the burst with --warm 1. */
@@ -54,12 +57,19 @@ interface SideResult {
 const running = new Set<() => Promise<void>>();
 
 function parseOptions(argv: readonly string[]): Options {
-  const options: Options = { domains: 50, rounds: 1, timeoutSeconds: 300, warm: 0 };
+  const options: Options = {
+    domains: 50,
+    rounds: 1,
+    timeoutSeconds: 300,
+    warm: 0,
+    probeInterval: 200,
+  };
   const bounds = {
     domains: [1, 500],
     rounds: [1, 20],
     timeoutSeconds: [10, 3_600],
     warm: [0, 1],
+    probeInterval: [50, 5_000],
   } as const;
   for (let index = 0; index < argv.length; index += 2) {
     const flag = argv[index] ?? '';
@@ -68,11 +78,12 @@ function parseOptions(argv: readonly string[]): Options {
       '--rounds': 'rounds',
       '--timeout': 'timeoutSeconds',
       '--warm': 'warm',
+      '--probe-interval': 'probeInterval',
     }[flag] as keyof Options | undefined;
     const value = Number(argv[index + 1]);
     if (key === undefined) {
       throw new Error(
-        `Unknown option ${flag}. Usage: [--domains 50] [--rounds 1] [--timeout 300] [--warm 0]`,
+        `Unknown option ${flag}. Usage: [--domains 50] [--rounds 1] [--timeout 300] [--warm 0] [--probe-interval 200]`,
       );
     }
     const [min, max] = bounds[key];
@@ -127,6 +138,7 @@ async function runGatehouse(names: readonly string[], run: RunSettings): Promise
       rootPem,
       startedAt,
       timeoutMs: run.timeoutMs,
+      intervalMs: run.probeIntervalMs,
     });
     const events = (await allEvents(socket)).filter((event) => event.id > warmEvents);
     const planner = summarizePlanner(events);
@@ -174,6 +186,7 @@ async function runCaddy(names: readonly string[], run: RunSettings): Promise<Sid
       rootPem,
       startedAt,
       timeoutMs: run.timeoutMs,
+      intervalMs: run.probeIntervalMs,
     });
     return { served, allMs: allServedMs(served), problems: caddy.problems.slice(-10) };
   } finally {
@@ -328,7 +341,11 @@ async function main(): Promise<void> {
     { length: options.domains },
     (_, index) => `site${index + 1}.example.com`,
   );
-  const run: RunSettings = { timeoutMs: options.timeoutSeconds * 1000, warm: options.warm === 1 };
+  const run: RunSettings = {
+    timeoutMs: options.timeoutSeconds * 1000,
+    warm: options.warm === 1,
+    probeIntervalMs: options.probeInterval,
+  };
   console.log(
     `ACME burst: ${options.domains} names added at once, tls-alpn-01 only, each server against ` +
       `its own Pebble (PEBBLE_VA_NOSLEEP=1, Pebble's default 5% nonces refused), loopback.\n` +
