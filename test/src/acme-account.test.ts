@@ -15,6 +15,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { controlRequest } from '@gatehouse/gateway/control';
+import { until as untilValue } from './harness/acme-checks.js';
 import { run } from './harness/clients.js';
 import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
 import { Pebble } from './harness/pebble.js';
@@ -37,16 +38,6 @@ interface EventRow {
     action?: string;
     reason?: number;
   };
-}
-
-async function poll<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
 }
 
 /** The serial (upper-case hex) of the certificate served for `name`, if it verifies. */
@@ -123,7 +114,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     return (response.body as { events: EventRow[] }).events;
   };
   const certified = (name: string, not?: string) =>
-    poll(`a certificate for ${name}`, 60_000, async () => {
+    untilValue(`a certificate for ${name}`, 60_000, async () => {
       const serial = await servedSerial(gatehouse.httpsPort, name, rootPem);
       return serial !== undefined && serial !== not ? serial : undefined;
     });
@@ -265,7 +256,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     assert.match(deactivated.stdout, /Status: +deactivated/);
     const name = 'after-deactivation.example.com';
     assert.equal((await cli('domains', 'add', name)).code, 0);
-    const failed = await poll('a certificate_failed event', 30_000, async () =>
+    const failed = await untilValue('a certificate_failed event', 30_000, async () =>
       (await events()).find(
         (event) =>
           event.type === 'certificate_failed' &&
@@ -351,7 +342,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     gatehouse = again;
     const name = 'after-restart.example.com';
     assert.equal((await cli('domains', 'add', name)).code, 0);
-    const failed = await poll('a certificate_failed event', 30_000, async () =>
+    const failed = await untilValue('a certificate_failed event', 30_000, async () =>
       (await events()).find(
         (event) =>
           event.type === 'certificate_failed' &&

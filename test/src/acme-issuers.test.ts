@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { addDomain, served, until } from './harness/acme-checks.js';
 import { run } from './harness/clients.js';
 import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
 import { Pebble } from './harness/pebble.js';
@@ -40,34 +41,6 @@ async function events(gatehouse: Gatehouse): Promise<EventRow[]> {
     ...row.payload,
     type: row.type,
   }));
-}
-
-/** Whether the certificate served for `name` verifies against `rootFile` alone. */
-async function verifies(port: number, name: string, rootFile: string): Promise<boolean> {
-  const result = await run(
-    'openssl',
-    [
-      ...['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name],
-      ...['-CAfile', rootFile, '-verify_hostname', name],
-    ],
-    { input: '', timeoutMs: 10_000 },
-  );
-  return /Verify return code: 0 \(ok\)/.test(result.stdout);
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
-
-async function addDomain(gatehouse: Gatehouse, name: string): Promise<void> {
-  const added = await run(GATEHOUSE_BIN, ['domains', 'add', name, '--data', gatehouse.dataDir]);
-  assert.equal(added.code, 0, added.stderr);
 }
 
 function commonName(pem: string): string {
@@ -191,7 +164,7 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
     await addDomain(listed, name);
     try {
       await until('the certificate from the third CA', 60_000, async () =>
-        (await verifies(listed.httpsPort, name, alternateRootFile)) ? true : undefined,
+        (await served(listed.httpsPort, name, alternateRootFile)).verified ? true : undefined,
       );
     } catch (error) {
       const rows = await events(listed);
@@ -201,7 +174,7 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
       );
     }
     // The chain ends in the alternate root: it does not verify against the default one.
-    assert.equal(await verifies(listed.httpsPort, name, defaultRootFile), false);
+    assert.equal((await served(listed.httpsPort, name, defaultRootFile)).verified, false);
 
     const rows = await events(listed);
     const failed = rows.filter((row) => row.type === 'certificate_failed');
@@ -223,7 +196,7 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
     const name = 'bound.example.com';
     await addDomain(bound, name);
     await until('the certificate from the EAB CA', 60_000, async () =>
-      (await verifies(bound.httpsPort, name, eabRootFile)) ? true : undefined,
+      (await served(bound.httpsPort, name, eabRootFile)).verified ? true : undefined,
     );
     const rows = await events(bound);
     assert.equal(

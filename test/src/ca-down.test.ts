@@ -8,20 +8,19 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  type WithPebble,
   acmeEvents,
   addDomain,
   certified,
   count,
+  startWithPebble,
   until,
   vaultCertificates,
 } from './harness/acme-checks.js';
-import { Gatehouse } from './harness/gatehouse.js';
-import { Pebble } from './harness/pebble.js';
-import { freePort } from './harness/ports.js';
+import type { Gatehouse } from './harness/gatehouse.js';
+import type { Pebble } from './harness/pebble.js';
 
 /** Seconds; the last step repeats. */
 const SCHEDULE = [2, 4, 6];
@@ -29,33 +28,19 @@ const SCHEDULE = [2, 4, 6];
 describe('a CA that is down, and comes back', () => {
   let pebble: Pebble | undefined;
   let gatehouse: Gatehouse | undefined;
-  let scratch: string | undefined;
+  let setup: WithPebble | undefined;
   let rootFile = '';
 
   before(async () => {
-    const httpsPort = await freePort();
-    const httpPort = await freePort();
-    pebble = await Pebble.start({ httpPort, tlsPort: httpsPort });
-    gatehouse = await Gatehouse.start({
-      httpsPort,
-      httpPort,
+    setup = await startWithPebble({
+      challenges: 'tls-alpn-01',
       workers: 1,
       env: { GATEHOUSE_ACME_RETRY_SCHEDULE: SCHEDULE.join(',') },
-      extraArgs: [
-        ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
-        ...['--acme-challenge', 'tls-alpn-01'],
-      ],
     });
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-ca-down-test-'));
-    rootFile = path.join(scratch, 'pebble-root.pem');
-    fs.writeFileSync(rootFile, await pebble.rootPem());
+    ({ pebble, gatehouse, rootFile } = setup);
   });
 
-  after(async () => {
-    await gatehouse?.cleanup();
-    await pebble?.stop();
-    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => setup?.stop());
 
   it('reports connection refused on the retry schedule, then certifies once the CA is back', async () => {
     assert.ok(gatehouse && pebble);

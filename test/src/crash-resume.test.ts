@@ -12,10 +12,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type AcmeEventRow,
+  type WithPebble,
   acmeEvents,
   addDomain,
   certified,
   count,
+  startWithPebble,
   until,
   vaultCertificates,
 } from './harness/acme-checks.js';
@@ -26,38 +28,20 @@ import { freePort } from './harness/ports.js';
 describe('an order in flight survives kill -9 of a Gatehouse process', () => {
   let pebble: Pebble | undefined;
   let gatehouse: Gatehouse | undefined;
-  let scratch: string | undefined;
+  let setup: WithPebble | undefined;
   let rootFile = '';
 
   before(async () => {
-    const httpsPort = await freePort();
-    const httpPort = await freePort();
-    // Pebble sleeps a few seconds before each validation: the window to kill in.
-    pebble = await Pebble.start({
-      httpPort,
-      tlsPort: httpsPort,
-      env: { PEBBLE_VA_NOSLEEP: '0', PEBBLE_AUTHZREUSE: '0' },
-    });
-    gatehouse = await Gatehouse.start({
-      httpsPort,
-      httpPort,
-      workers: 2,
+    setup = await startWithPebble({
+      challenges: 'tls-alpn-01',
+      // Pebble sleeps a few seconds before each validation: the window to kill in.
+      pebbleEnv: { PEBBLE_VA_NOSLEEP: '0', PEBBLE_AUTHZREUSE: '0' },
       env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1,2,3' },
-      extraArgs: [
-        ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
-        ...['--acme-challenge', 'tls-alpn-01'],
-      ],
     });
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-crash-test-'));
-    rootFile = path.join(scratch, 'pebble-root.pem');
-    fs.writeFileSync(rootFile, await pebble.rootPem());
+    ({ pebble, gatehouse, rootFile } = setup);
   });
 
-  after(async () => {
-    await gatehouse?.cleanup();
-    await pebble?.stop();
-    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => setup?.stop());
 
   for (const victim of ['acme-agent', 'keyvault', 'worker'] as const) {
     it(`obtains the certificate once when the ${victim} is killed at challenge_ready`, async () => {

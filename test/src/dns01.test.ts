@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { controlRequest } from '@gatehouse/gateway/control';
+import { addDomain, served, until } from './harness/acme-checks.js';
 import { Bind9 } from './harness/bind9.js';
 import { run } from './harness/clients.js';
 import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
@@ -97,40 +98,12 @@ async function startGatehouse(
   return gatehouse;
 }
 
-async function addDomain(gatehouse: Gatehouse, name: string): Promise<void> {
-  const added = await run(GATEHOUSE_BIN, ['domains', 'add', name, '--data', gatehouse.dataDir]);
-  assert.equal(added.code, 0, added.stderr);
-}
-
 async function events(gatehouse: Gatehouse): Promise<EventRow[]> {
   const response = await controlRequest(gatehouse.socketPath, 'GET', '/v1/events?limit=1000');
   assert.equal(response.status, 200, JSON.stringify(response.body));
   const rows = (response.body as { events: { type: string; payload?: Partial<EventRow> }[] })
     .events;
   return rows.map((row) => ({ ...row.payload, type: row.payload?.type ?? row.type }));
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
-
-async function sClient(port: number, name: string): Promise<{ verified: boolean; output: string }> {
-  const result = await run(
-    'openssl',
-    [
-      ...['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name],
-      ...['-verify_hostname', name, '-CAfile', rootFile],
-    ],
-    { input: '', timeoutMs: 10_000 },
-  );
-  const output = result.stdout + result.stderr;
-  return { verified: /Verify return code: 0 \(ok\)/.test(output), output };
 }
 
 function failedFor(rows: EventRow[], name: string): EventRow | undefined {
@@ -152,11 +125,11 @@ describe('dns-01 through RFC 2136 to a real bind9, validated by Pebble', () => {
     await until('certificate_obtained', 60_000, async () =>
       (await events(gatehouse)).find((row) => row.type === 'certificate_obtained'),
     );
-    const served = await until('the wildcard certificate', 30_000, async () => {
-      const result = await sClient(gatehouse.httpsPort, 'a.wild.example.test');
+    const wildcard = await until('the wildcard certificate', 30_000, async () => {
+      const result = await served(gatehouse.httpsPort, 'a.wild.example.test', rootFile);
       return result.verified ? result : undefined;
     }).catch(async (error: unknown) => {
-      const last = await sClient(gatehouse.httpsPort, 'a.wild.example.test');
+      const last = await served(gatehouse.httpsPort, 'a.wild.example.test', rootFile);
       throw new Error(
         `${(error as Error).message}\nlast s_client:\n${last.output}\nevents: ` +
           `${JSON.stringify(await events(gatehouse))}\ngatehouse:\n${gatehouse.output.slice(-30).join('\n')}` +
@@ -164,9 +137,12 @@ describe('dns-01 through RFC 2136 to a real bind9, validated by Pebble', () => {
       );
     });
     t.diagnostic(`wildcard served ${Date.now() - began} ms after it was added`);
-    assert.match(served.output, /issuer=CN ?= ?Pebble Intermediate CA/);
+    assert.match(wildcard.output, /issuer=CN ?= ?Pebble Intermediate CA/);
     // Another name under the wildcard gets the same certificate.
-    assert.equal((await sClient(gatehouse.httpsPort, 'b.wild.example.test')).verified, true);
+    assert.equal(
+      (await served(gatehouse.httpsPort, 'b.wild.example.test', rootFile)).verified,
+      true,
+    );
 
     // The record was removed before the order went on to finalize.
     assert.deepEqual(await bind.txt('_acme-challenge.wild.example.test'), []);
@@ -196,8 +172,8 @@ describe('dns-01 through RFC 2136 to a real bind9, validated by Pebble', () => {
     await until('certificate_obtained', 60_000, async () =>
       (await events(gatehouse)).find((row) => row.type === 'certificate_obtained'),
     );
-    const served = await sClient(gatehouse.httpsPort, 'plain.example.test');
-    assert.equal(served.verified, true, served.output);
+    const plain = await served(gatehouse.httpsPort, 'plain.example.test', rootFile);
+    assert.equal(plain.verified, true, plain.output);
     const ready = gatehouse.output.find((line) => line.includes('"msg":"challenge ready"'));
     assert.match(ready ?? '', /"challenge_type":"dns-01"/);
     assert.deepEqual(await bind.txt('_acme-challenge.plain.example.test'), []);

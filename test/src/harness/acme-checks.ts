@@ -5,22 +5,86 @@
  * bounded wait for either.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { controlRequest } from '@gatehouse/gateway/control';
 import { run } from './clients.js';
-import { GATEHOUSE_BIN, type Gatehouse } from './gatehouse.js';
+import { GATEHOUSE_BIN, Gatehouse } from './gatehouse.js';
+import { Pebble } from './pebble.js';
+import { freePort } from './ports.js';
+
+/** A Pebble and a `gatehouse run` that gets its certificates from it, on fresh ports. */
+export interface WithPebble {
+  pebble: Pebble;
+  gatehouse: Gatehouse;
+  /** Pebble's issuing root, as a PEM file for openssl's -CAfile. */
+  rootFile: string;
+  /** Stops both and removes what they left; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export async function startWithPebble(options: {
+  /** `--acme-challenge`, e.g. `tls-alpn-01`. */
+  challenges: string;
+  workers?: number;
+  pebbleEnv?: Record<string, string>;
+  /** Environment of `gatehouse run`. */
+  env?: Record<string, string>;
+  extraArgs?: string[];
+}): Promise<WithPebble> {
+  const httpsPort = await freePort();
+  const httpPort = await freePort();
+  const pebble = await Pebble.start({
+    httpPort,
+    tlsPort: httpsPort,
+    ...(options.pebbleEnv ? { env: options.pebbleEnv } : {}),
+  });
+  let gatehouse: Gatehouse | undefined;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-acme-test-'));
+  const stop = async (): Promise<void> => {
+    await gatehouse?.cleanup();
+    await pebble.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    gatehouse = await Gatehouse.start({
+      httpsPort,
+      httpPort,
+      workers: options.workers ?? 2,
+      ...(options.env ? { env: options.env } : {}),
+      extraArgs: [
+        ...['--acme-directory', pebble.directoryUrl, '--acme-trust', pebble.trustFile],
+        ...['--acme-challenge', options.challenges],
+        ...(options.extraArgs ?? []),
+      ],
+    });
+    const rootFile = path.join(scratch, 'pebble-root.pem');
+    fs.writeFileSync(rootFile, await pebble.rootPem());
+    return { pebble, gatehouse, rootFile, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
 
 export interface Served {
   verified: boolean;
   output: string;
 }
 
-/** What `openssl s_client` gets for DNS name `name`, checked against `rootFile`. */
+/**
+ * What `openssl s_client` gets for `name` (a DNS name, sent as SNI, or an
+ * IP address, reached directly), checked against `rootFile`.
+ */
 export async function served(port: number, name: string, rootFile: string): Promise<Served> {
+  const ip = /^[\d.]+$/.test(name) || name.includes(':');
+  const connect = name.includes(':') ? `[${name}]:${port}` : `127.0.0.1:${port}`;
   const result = await run(
     'openssl',
     [
-      ...['s_client', '-connect', `127.0.0.1:${port}`, '-servername', name],
-      ...['-CAfile', rootFile, '-verify_hostname', name],
+      ...['s_client', '-connect', connect, ...(ip ? [] : ['-servername', name])],
+      ...['-CAfile', rootFile, '-verify_hostname', name, '-showcerts'],
     ],
     { input: '', timeoutMs: 10_000 },
   );
