@@ -10,11 +10,11 @@
  * stop() kills named by its PID and removes the directory; an exit hook
  * does the same if the test process exits without calling it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Child } from './child.js';
 import { run } from './clients.js';
 import { freePort } from './ports.js';
 
@@ -36,15 +36,10 @@ export class Bind9StartError extends Error {
 
 const NAMED = process.env.GATEHOUSE_TEST_NAMED ?? '/usr/sbin/named';
 const TSIG_KEYGEN = '/usr/sbin/tsig-keygen';
-const OUTPUT_LINES_KEPT = 200;
 const live = new Set<Bind9>();
 let hooked = false;
 
 export class Bind9 {
-  private readonly lines: string[] = [];
-  private exitDescription: string | undefined;
-  private readonly exited: Promise<void>;
-  private reaped = false;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -57,33 +52,8 @@ export class Bind9 {
     readonly secret: string,
     /** Secrets of the extra keys, by name. */
     readonly extraSecrets: ReadonlyMap<string, string>,
-    private readonly process: ChildProcess,
-  ) {
-    const collect = (chunk: Buffer): void => {
-      this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      this.lines.splice(0, this.lines.length - OUTPUT_LINES_KEPT);
-    };
-    process.stdout?.on('data', collect);
-    process.stderr?.on('data', collect);
-    process.once('exit', () => {
-      this.reaped = true;
-    });
-    this.exited = new Promise((resolve) => {
-      process.once('close', (code, signal) => {
-        this.exitDescription ??=
-          signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
-        resolve();
-      });
-      process.once('error', (error: NodeJS.ErrnoException) => {
-        if (process.pid !== undefined) return;
-        this.exitDescription ??=
-          error.code === 'ENOENT'
-            ? `could not be run: ${NAMED} not found (apt-get install bind9)`
-            : `could not be run: ${error.message}`;
-        resolve();
-      });
-    });
-  }
+    private readonly named: Child,
+  ) {}
 
   /** "127.0.0.1:PORT", as Pebble's -dnsserver and the provider's "server" take it. */
   get address(): string {
@@ -91,7 +61,7 @@ export class Bind9 {
   }
 
   get pid(): number | undefined {
-    return this.process.pid;
+    return this.named.pid;
   }
 
   static async start(options: Bind9Options): Promise<Bind9> {
@@ -128,8 +98,8 @@ export class Bind9 {
         ].join('\n'),
       );
       // -n 1: one worker thread is plenty and spares the shared cores.
-      const child = spawn(NAMED, ['-g', '-n', '1', '-c', path.join(dir, 'named.conf')], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const child = new Child(NAMED, ['-g', '-n', '1', '-c', path.join(dir, 'named.conf')], {
+        debianPackage: 'bind9',
       });
       bind = new Bind9(dir, port, options.zone, keyName, algorithm, secret, keys, child);
       track(bind);
@@ -159,20 +129,14 @@ export class Bind9 {
 
   /** The last lines named wrote, for a failing test's message. */
   output(): string {
-    const tail = this.lines.length === 0 ? '(none)' : this.lines.slice(-40).join('\n');
-    return `\n--- named ${this.exitDescription ?? 'is running'}; its last output:\n${tail}`;
+    return this.named.describe(40);
   }
 
   /** Kill named by PID (TERM, then KILL) and remove its directory; safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
-        this.signal('SIGTERM');
-        if (!(await this.exitsWithin(5_000))) {
-          this.signal('SIGKILL');
-          if (!(await this.exitsWithin(5_000)))
-            throw new Error(`named (pid ${this.pid}) survived SIGKILL`);
-        }
+        await this.named.stop();
       } finally {
         fs.rmSync(this.dir, { recursive: true, force: true });
         live.delete(this);
@@ -183,7 +147,7 @@ export class Bind9 {
 
   static killAllNow(): void {
     for (const bind of live) {
-      bind.signal('SIGKILL');
+      bind.named.signal('SIGKILL');
       fs.rmSync(bind.dir, { recursive: true, force: true });
     }
   }
@@ -193,35 +157,13 @@ export class Bind9 {
     const resolver = new dns.Resolver({ timeout: 250, tries: 1 });
     resolver.setServers([this.address]);
     for (;;) {
-      if (this.exitDescription !== undefined) throw new Error(`named ${this.exitDescription}`);
+      if (!this.named.running) throw new Error(`named ${this.named.state}`);
       const soa = await resolver.resolveSoa(this.zone).catch(() => undefined);
       if (soa) return;
       if (Date.now() > deadline)
         throw new Error(`named did not answer for ${this.zone} within ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-  }
-
-  /** Signal by PID only while not reaped: after that the PID may be someone else's. */
-  private signal(signal: NodeJS.Signals): void {
-    if (this.reaped || this.pid === undefined) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch {
-      // exited between the check and the kill
-    }
-  }
-
-  private exitsWithin(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => {
-        resolve(false);
-      }, ms);
-    });
-    return Promise.race([this.exited.then(() => true), timeout]).finally(() => {
-      clearTimeout(timer);
-    });
   }
 }
 

@@ -8,11 +8,11 @@
  *     const caddy = await Caddy.start({ httpsPort, httpPort, acme: { ... } });
  *     try { await caddy.addSites(names); } finally { await caddy.stop(); }
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { Child } from './child.js';
 
 export interface CaddyOptions {
   /** The HTTPS port: sites and tls-alpn-01 answers (127.0.0.1 only; http-01 is off). */
@@ -35,51 +35,35 @@ export class CaddyError extends Error {
   override readonly name = 'CaddyError';
 }
 
-const STOP_GRACE_MS = 5_000;
-const OUTPUT_LINES_KEPT = 200;
+const PROBLEM_LINES_KEPT = 200;
 const live = new Set<Caddy>();
 const ADMIN_HOST = 'caddy-admin';
 
 export class Caddy {
-  private readonly lines: string[] = [];
   /** Caddy's last error lines (JSON logs): failed attempts, retried or not. */
   readonly problems: string[] = [];
-  private readonly exited: Promise<void>;
-  private exit: string | undefined;
-  private reaped = false;
   private stopping: Promise<void> | undefined;
+  private readonly child: Child;
 
   private constructor(
     readonly dir: string,
-    private readonly process: ChildProcess,
+    configFile: string,
   ) {
-    const collect = (chunk: Buffer): void => {
-      const lines = chunk.toString('utf8').split('\n').filter(Boolean);
-      this.lines.push(...lines);
-      this.lines.splice(0, this.lines.length - OUTPUT_LINES_KEPT);
-      // Kept apart: a busy run's info lines would push them out of the tail.
-      // Errors only: Caddy warns of every test-CA certificate without OCSP.
-      this.problems.push(...lines.filter((line) => line.includes('"level":"error"')));
-      this.problems.splice(0, this.problems.length - OUTPUT_LINES_KEPT);
-    };
-    process.stdout?.on('data', collect);
-    process.stderr?.on('data', collect);
-    process.once('exit', () => {
-      this.reaped = true;
-    });
-    this.exited = new Promise((resolve) => {
-      process.once('close', (code, signal) => {
-        this.exit ??= signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
-        resolve();
-      });
-      process.once('error', (error: NodeJS.ErrnoException) => {
-        if (process.pid !== undefined) return;
-        this.exit ??=
-          error.code === 'ENOENT'
-            ? 'could not be run: caddy not found (install it: apt-get install caddy)'
-            : `could not be run: ${error.message}`;
-        resolve();
-      });
+    // HOME and XDG_* point into the temp dir: Caddy writes nothing anywhere else.
+    this.child = new Child('caddy', ['run', '--config', configFile], {
+      env: {
+        HOME: dir,
+        XDG_CONFIG_HOME: path.join(dir, 'config'),
+        XDG_DATA_HOME: path.join(dir, 'data'),
+      },
+      debianPackage: 'caddy',
+      onLine: (line) => {
+        // Kept apart: a busy run's info lines would push them out of the tail.
+        // Errors only: Caddy warns of every test-CA certificate without OCSP.
+        if (!line.includes('"level":"error"')) return;
+        this.problems.push(line);
+        this.problems.splice(0, this.problems.length - PROBLEM_LINES_KEPT);
+      },
     });
   }
 
@@ -87,24 +71,14 @@ export class Caddy {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-caddy-'));
     const configFile = path.join(dir, 'caddy.json');
     fs.writeFileSync(configFile, JSON.stringify(baseConfig(dir, options), null, 2));
-    // HOME and XDG_* point into the temp dir: Caddy writes nothing anywhere else.
-    const child = spawn('caddy', ['run', '--config', configFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        HOME: dir,
-        XDG_CONFIG_HOME: path.join(dir, 'config'),
-        XDG_DATA_HOME: path.join(dir, 'data'),
-      },
-    });
-    const caddy = new Caddy(dir, child);
+    const caddy = new Caddy(dir, configFile);
     live.add(caddy);
     if (live.size === 1) process.once('exit', killAllNow);
     const timeoutMs = options.startTimeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
     try {
       for (;;) {
-        if (caddy.exit !== undefined) throw new Error(`caddy ${caddy.exit}`);
+        if (!caddy.child.running) throw new Error(`caddy ${caddy.child.state}`);
         const answer = await caddy.admin('GET', '/config/').catch(() => undefined);
         if (answer?.status === 200) return caddy;
         if (Date.now() > deadline) throw new Error(`no admin API answer within ${timeoutMs} ms`);
@@ -118,7 +92,7 @@ export class Caddy {
   }
 
   get pid(): number | undefined {
-    return this.process.pid;
+    return this.child.pid;
   }
 
   get adminSocket(): string {
@@ -184,19 +158,14 @@ export class Caddy {
 
   /** The last lines Caddy wrote, for an error message. */
   output(): string {
-    const tail = this.lines.length === 0 ? '(none)' : this.lines.slice(-30).join('\n');
-    return `\n--- caddy ${this.exit ?? 'is running'}; its last output:\n${tail}`;
+    return this.child.describe();
   }
 
   /** Stop the process (SIGTERM, then SIGKILL) and remove the temp dir; safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       try {
-        this.signal('SIGTERM');
-        if (await this.exitsWithin(STOP_GRACE_MS)) return;
-        this.signal('SIGKILL');
-        if (await this.exitsWithin(STOP_GRACE_MS)) return;
-        throw new CaddyError(`caddy (pid ${this.pid}) survived SIGKILL`);
+        await this.child.stop();
       } finally {
         fs.rmSync(this.dir, { recursive: true, force: true });
         live.delete(this);
@@ -205,31 +174,9 @@ export class Caddy {
     return this.stopping;
   }
 
-  /** By PID, only while not yet reaped: after 'exit' the PID may be someone else's. */
-  private signal(signal: NodeJS.Signals): void {
-    if (this.reaped || this.pid === undefined) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch {
-      // exited between the check and the kill
-    }
-  }
-
-  private async exitsWithin(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => {
-        resolve(false);
-      }, ms);
-    });
-    return Promise.race([this.exited.then(() => true), timeout]).finally(() => {
-      clearTimeout(timer);
-    });
-  }
-
   /** For the exit hook: no waiting is possible there. */
   killNow(): void {
-    this.signal('SIGKILL');
+    this.child.signal('SIGKILL');
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -13,7 +13,6 @@
  * the temp dir. If the test process exits without calling it, an exit hook
  * kills them still (a SIGKILL of the test process itself leaves them behind).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
@@ -21,6 +20,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { Child } from './child.js';
 import { run } from './clients.js';
 import { freePort } from './ports.js';
 
@@ -66,9 +66,6 @@ export interface HttpsResponse {
 export class PebbleStartError extends Error {
   override readonly name = 'PebbleStartError';
 }
-
-const STOP_GRACE_MS = 5_000;
-const OUTPUT_LINES_KEPT = 200;
 
 export class Pebble {
   /** The ACME directory, https://127.0.0.1:<port>/dir. */
@@ -123,12 +120,16 @@ export class Pebble {
       // Its own responders would take ports a test needs, and its default
       // AAAA answer (::1) would send Pebble 2.4 to an address the gateway
       // may not listen on: Pebble dials only the first address it gets.
-      challtestsrv = new Child(options.challtestsrvBinary ?? 'pebble-challtestsrv', [
-        ...['-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''],
-        ...['-http01', '', '-https01', '', '-tlsalpn01', ''],
-        ...['-dns01', `127.0.0.1:${ports.dns}`],
-        ...['-management', `127.0.0.1:${ports.challtestsrv}`],
-      ]);
+      challtestsrv = new Child(
+        options.challtestsrvBinary ?? 'pebble-challtestsrv',
+        [
+          ...['-defaultIPv4', '127.0.0.1', '-defaultIPv6', ''],
+          ...['-http01', '', '-https01', '', '-tlsalpn01', ''],
+          ...['-dns01', `127.0.0.1:${ports.dns}`],
+          ...['-management', `127.0.0.1:${ports.challtestsrv}`],
+        ],
+        { debianPackage: 'pebble' },
+      );
       await waitUntil(deadline, challtestsrv, 'waiting for pebble-challtestsrv to answer DNS', () =>
         answersDns(ports.dns),
       );
@@ -137,7 +138,7 @@ export class Pebble {
         new Child(
           options.pebbleBinary ?? 'pebble',
           ['-config', configFile, '-dnsserver', options.dnsServer ?? `127.0.0.1:${ports.dns}`],
-          { PEBBLE_VA_NOSLEEP: '1', ...options.env },
+          { env: { PEBBLE_VA_NOSLEEP: '1', ...options.env }, debianPackage: 'pebble' },
         );
       pebble = spawnPebble();
       const ca = fs.readFileSync(path.join(dir, 'ca.pem'), 'utf8');
@@ -239,91 +240,6 @@ export class Pebble {
   }
 }
 
-/** One spawned process: its output tail, and whether it has exited. */
-class Child {
-  readonly process: ChildProcess;
-  readonly exited: Promise<void>;
-  private readonly lines: string[] = [];
-  private exit: string | undefined;
-  private reaped = false;
-
-  constructor(
-    readonly command: string,
-    args: string[],
-    env: Record<string, string> = {},
-  ) {
-    this.process = spawn(command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    const collect = (chunk: Buffer): void => {
-      this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      this.lines.splice(0, this.lines.length - OUTPUT_LINES_KEPT);
-    };
-    this.process.stdout?.on('data', collect);
-    this.process.stderr?.on('data', collect);
-    this.process.once('exit', () => {
-      this.reaped = true;
-    });
-
-    // 'close' comes after 'exit' and after the output pipes are drained, so
-    // a fatal message written just before exiting is in the tail.
-    this.exited = new Promise((resolve) => {
-      this.process.once('close', (code, signal) => {
-        this.exit ??= signal === null ? `exited with code ${code}` : `was killed by ${signal}`;
-        resolve();
-      });
-      // A command that cannot be spawned never emits 'exit'.
-      this.process.once('error', (error: NodeJS.ErrnoException) => {
-        if (this.process.pid !== undefined) return;
-        this.exit ??=
-          error.code === 'ENOENT'
-            ? `could not be run: ${command} not found (install it: apt-get install pebble)`
-            : `could not be run: ${error.message}`;
-        resolve();
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  get running(): boolean {
-    return this.exit === undefined;
-  }
-
-  get state(): string {
-    return this.exit ?? 'is running';
-  }
-
-  /**
-   * Signal by PID, only while not yet reaped: after 'exit' the PID may
-   * belong to someone else.
-   */
-  signal(signal: NodeJS.Signals): void {
-    if (this.reaped || this.pid === undefined) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch {
-      // exited between the check and the kill
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.signal('SIGTERM');
-    if (await exitsWithin(this, STOP_GRACE_MS)) return;
-    this.signal('SIGKILL');
-    if (await exitsWithin(this, STOP_GRACE_MS)) return;
-    throw new Error(`${this.command} (pid ${this.pid}) survived SIGKILL`);
-  }
-
-  describe(): string {
-    const tail = this.lines.length === 0 ? '(none)' : this.lines.slice(-30).join('\n');
-    return `\n--- ${this.command} ${this.state}; its last output:\n${tail}`;
-  }
-}
-
 const live = new Set<Pebble>();
 let hooked = false;
 
@@ -344,18 +260,6 @@ async function stopAll(children: (Child | undefined)[], dir: string): Promise<vo
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function exitsWithin(child: Child, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => {
-      resolve(false);
-    }, ms);
-  });
-  return Promise.race([child.exited.then(() => true), timeout]).finally(() => {
-    clearTimeout(timer);
-  });
 }
 
 function checkOptions(options: PebbleOptions): void {
