@@ -15,6 +15,7 @@ import { HttpError, type HttpClient } from './acme/http.js';
 import { AcmeProblemError, AcmeProtocolError } from './acme/problem.js';
 import { AcmeWire, type Signer } from './acme/wire.js';
 import { type Ask, type ChallengeType, OrderError, obtainCertificate } from './order.js';
+import { RenewalPlanner, type RenewalPlan } from './renewal.js';
 
 /**
  * Retry delays after consecutive failures of one name: 10 s, 30 s, 1 min,
@@ -54,8 +55,13 @@ export class CertificateAgent {
   #reconciling: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  readonly #planner: RenewalPlanner;
+  /** Each name's current renewal plan, for the `replaces` of its next order (RFC 9773). */
+  readonly #plans = new Map<string, RenewalPlan>();
 
-  constructor(private readonly options: AgentOptions) {}
+  constructor(private readonly options: AgentOptions) {
+    this.#planner = new RenewalPlanner(options);
+  }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
   reconcile(): Promise<void> {
@@ -99,9 +105,10 @@ export class CertificateAgent {
     const now = Date.now();
     for (const name of wanted) {
       if (this.#inFlight.has(name) || this.#queue.includes(name)) continue;
-      const renewAt = renewalTime(certificates, identifierOf(name), now);
-      if (renewAt <= now) this.#enqueue(name);
-      else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
+      const plan = await this.#planner.plan(certificates, identifierOf(name), now);
+      this.#plans.set(name, plan);
+      if (plan.renewAt <= now) this.#enqueue(name);
+      else if (!this.#timers.has(name)) this.#scheduleRenewal(name, plan, now);
     }
   }
 
@@ -136,12 +143,16 @@ export class CertificateAgent {
           emit: this.options.emit,
           log: this.options.log,
           challengeTypes: this.options.challengeTypes ?? ['tls-alpn-01', 'http-01'],
+          replaces: this.#plans.get(name)?.replaces,
         },
         identifiers,
       );
       this.#failures.delete(name);
-      const renewAt = renewalTime([stored], identifiers[0] ?? identifierOf(name), Date.now());
-      this.#schedule(name, Math.max(renewAt - Date.now(), 1_000), 'renewal');
+      this.#planner.forget(this.#plans.get(name)?.replaces);
+      const now = Date.now();
+      const plan = await this.#planner.plan([stored], identifiers[0] ?? identifierOf(name), now);
+      this.#plans.set(name, plan);
+      this.#scheduleRenewal(name, { ...plan, renewAt: Math.max(plan.renewAt, now + 1_000) }, now);
     } catch (error) {
       this.#failed(name, identifiers, error);
     }
@@ -175,10 +186,17 @@ export class CertificateAgent {
     this.#schedule(name, delay, 'retry');
   }
 
+  /** Look again at the renewal moment, or sooner when the CA asked to be asked again. */
+  #scheduleRenewal(name: string, plan: RenewalPlan, now: number): void {
+    const at = Math.min(plan.renewAt, plan.recheckAt ?? Infinity);
+    this.#schedule(name, at - now, 'renewal', plan);
+  }
+
   #schedule(
     name: string,
     delayMs: number,
     why: 'renewal' | 'retry' | 'reconcile' = 'reconcile',
+    plan?: RenewalPlan,
   ): void {
     if (this.#stopped) return;
     const existing = this.#timers.get(name);
@@ -198,7 +216,9 @@ export class CertificateAgent {
         type: 'renewal_scheduled',
         identifiers: [identifierOf(name)],
         issuer: this.options.directoryUrl,
-        renewAt: new Date(Date.now() + delayMs).toISOString(),
+        renewAt: new Date(plan?.renewAt ?? Date.now() + delayMs).toISOString(),
+        ...(plan?.window ? { windowStart: plan.window.start, windowEnd: plan.window.end } : {}),
+        ...(plan?.explanationUrl ? { explanationUrl: plan.explanationUrl } : {}),
       });
     }
   }

@@ -22,6 +22,7 @@ import {
   type ChallengeResource,
 } from './acme/api.js';
 import { parseProblem } from './acme/problem.js';
+import { newOrderReplacing } from './renewal.js';
 
 /** Sends a request over IPC (the agent's channel to the supervisor). */
 export type Ask = <T extends RequestType>(
@@ -45,6 +46,8 @@ export interface OrderContext {
   readonly challengeTypes: readonly ChallengeType[];
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
+  /** RFC 9773 certificate id of the certificate this order renews. */
+  readonly replaces?: string | undefined;
 }
 
 export type OrderFailureCode =
@@ -75,9 +78,23 @@ export async function obtainCertificate(
   const { api, accountUrl, issuer } = context;
   const deadline = Date.now() + (context.deadlineMs ?? 5 * 60_000);
 
-  const created = await api.newOrder(accountUrl, { identifiers });
+  const created = await newOrderReplacing(
+    api,
+    accountUrl,
+    identifiers,
+    context.replaces,
+    context.log,
+  );
   const orderUrl = created.url;
-  context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
+  // `replaces` as the CA's order resource echoes it: what the CA took, not what was sent.
+  const replaces = typeof created.order.replaces === 'string' ? created.order.replaces : undefined;
+  context.emit({
+    type: 'order_created',
+    identifiers,
+    issuer,
+    orderUrl,
+    ...(replaces ? { replaces: replaces.slice(0, 512) } : {}),
+  });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
 
   await Promise.all(
