@@ -78,29 +78,42 @@ const window = (start: number, end: number, extra: object = {}): object => ({
 });
 
 describe('chooseRenewalTime', () => {
+  const life = { notBefore: 0, notAfter: 100_000 };
+
   it('spreads uniformly over the window', () => {
     assert.equal(
-      chooseRenewalTime(1_000, 2_000, 10_000, () => 0),
+      chooseRenewalTime(1_000, 2_000, life, () => 0),
       1_000,
     );
     assert.equal(
-      chooseRenewalTime(1_000, 2_000, 10_000, () => 0.5),
+      chooseRenewalTime(1_000, 2_000, life, () => 0.5),
       1_500,
     );
     assert.equal(
-      chooseRenewalTime(1_000, 2_000, 10_000, () => 0.999999),
+      chooseRenewalTime(1_000, 2_000, life, () => 0.999999),
       1_999,
     );
   });
 
-  it('cuts a window that outlives the certificate at its notAfter', () => {
+  it("cuts a wide window to the certificate's life less its last tenth", () => {
     assert.equal(
-      chooseRenewalTime(1_000, 9_000, 2_000, () => 0.999999),
-      1_999,
+      chooseRenewalTime(-50_000, 500_000, life, () => 0),
+      0,
     );
     assert.equal(
-      chooseRenewalTime(3_000, 9_000, 2_000, () => 0.5),
-      3_000,
+      chooseRenewalTime(-50_000, 500_000, life, () => 0.5),
+      45_000,
+    );
+    assert.equal(
+      chooseRenewalTime(95_000, 500_000, life, () => 0.5),
+      90_000,
+    );
+  });
+
+  it('renews at once when the window ended before the certificate began', () => {
+    assert.equal(
+      chooseRenewalTime(-9_000, -5_000, life, () => 0.5),
+      -5_000,
     );
   });
 });

@@ -160,7 +160,15 @@ export class RenewalPlanner {
     const renewAt =
       previous && previous.start === start && previous.end === end
         ? previous.renewAt
-        : chooseRenewalTime(start, end, Date.parse(certificate.notAfter), this.#random);
+        : chooseRenewalTime(
+            start,
+            end,
+            {
+              notBefore: Date.parse(certificate.notBefore),
+              notAfter: Date.parse(certificate.notAfter),
+            },
+            this.#random,
+          );
     const recheckAt =
       now + clampRetryAfter(parseRetryAfter(header(response, 'retry-after'), now), now);
     const cached: Cached = {
@@ -181,18 +189,26 @@ export class RenewalPlanner {
 }
 
 /**
- * RFC 9773 section 4.2: a uniformly random moment in the window. A window
- * that ends after the certificate does is cut at its notAfter: renewing
- * after expiry helps no one. A moment in the past means renew at once.
+ * RFC 9773 section 4.2: a uniformly random moment in the window, a moment
+ * in the past meaning renew at once. The window is first cut to the
+ * certificate's life, less its last tenth (left for the order and its
+ * retries): renewing before it was issued or after it expired helps no one,
+ * and a CA's window wider than a short certificate (Pebble's is two days
+ * wide) would otherwise renew it again and again.
  */
 export function chooseRenewalTime(
   start: number,
   end: number,
-  notAfter: number,
+  certificate: { readonly notBefore: number; readonly notAfter: number },
   random: () => number = Math.random,
 ): number {
-  const last = Math.max(start, Math.min(end, notAfter));
-  return Math.floor(start + random() * (last - start));
+  const { notBefore, notAfter } = certificate;
+  const first = Math.max(start, notBefore);
+  const last = Math.min(end, notAfter - (notAfter - notBefore) / 10);
+  // A window that ended before the certificate began (a revocation): at once.
+  if (end <= notBefore) return end;
+  if (last <= first) return last;
+  return Math.floor(first + random() * (last - first));
 }
 
 /** Retry-After (ms since the epoch, or none) as a delay within [1 min, 24 h]. */
