@@ -84,6 +84,10 @@ export interface PlannerOptions {
   readonly random?: () => number;
 }
 
+/**
+ * Known gap: windows and chosen moments live in memory only; a restart asks
+ * the CA again and chooses a new moment in the same window.
+ */
 export class RenewalPlanner {
   readonly #wire: AcmeWire;
   readonly #cache = new Map<string, Cached>();
@@ -262,7 +266,8 @@ function covers(names: readonly AcmeIdentifier[], wanted: AcmeIdentifier): boole
  * newOrder naming the certificate it replaces (RFC 9773 section 5). When the
  * CA says it is already replaced, or refuses `replaces` (403, or malformed
  * naming it), the order is placed again without it: a certificate matters
- * more than the CA's bookkeeping.
+ * more than the CA's bookkeeping. Known gap: this retry is tested with
+ * problem documents only, not against a CA that refuses `replaces`.
  */
 export async function newOrderReplacing(
   api: AcmeApi,
