@@ -25,6 +25,7 @@ import { OrderJournal, obtainResumable } from './order-journal.js';
 import { type DnsProvider, DnsProviderError } from './dns/provider.js';
 import { IssuerQueues } from './issuer-queues.js';
 import { describeWait } from './order-limiter.js';
+import { RenewalPlanner, type RenewalPlan } from './renewal.js';
 import { type RevokeResult, revokeCertificate } from './revocation.js';
 
 /**
@@ -75,6 +76,10 @@ export class CertificateAgent {
   #reconciling: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  /** Renewal information (RFC 9773) of each CA, in the order of #issuers. */
+  readonly #planners: readonly RenewalPlanner[];
+  /** Each name's current renewal plan, for the `replaces` of its next order (RFC 9773). */
+  readonly #plans = new Map<string, RenewalPlan>();
 
   constructor(private readonly options: AgentOptions) {
     this.#issuers =
@@ -102,6 +107,17 @@ export class CertificateAgent {
       emit: options.emit,
       log: options.log,
     });
+    // Known gap: renewal information is asked of the CA a name's next order
+    // goes to, not of the CA that issued its certificate; another CA's answer
+    // is a 404, and the lifetime rule applies then.
+    this.#planners = this.#issuers.map(
+      (issuer) =>
+        new RenewalPlanner({
+          directoryUrl: issuer.config.directoryUrl,
+          http: issuer.http,
+          log: options.log,
+        }),
+    );
   }
 
   /** Look at every domain now; safe to call at any time, calls overlap into one. */
@@ -151,9 +167,10 @@ export class CertificateAgent {
     const now = Date.now();
     for (const name of wanted) {
       if (this.#inFlight.has(name) || this.#queues.has(name)) continue;
-      const renewAt = renewalTime(certificates, identifierOf(name), now);
-      if (renewAt <= now) this.#enqueue(name);
-      else if (!this.#timers.has(name)) this.#schedule(name, renewAt - now, 'renewal');
+      const plan = await this.#planner(name).plan(certificates, identifierOf(name), now);
+      this.#plans.set(name, plan);
+      if (plan.renewAt <= now) this.#enqueue(name);
+      else if (!this.#timers.has(name)) this.#scheduleRenewal(name, plan, now);
     }
     for (const issuer of this.#issuers) {
       await this.#journal(issuer.config.directoryUrl).prune(
@@ -165,6 +182,13 @@ export class CertificateAgent {
 
   #enqueue(name: string): void {
     this.#queues.push(name, this.#rotation.current(name));
+  }
+
+  /** The renewal planner of the CA the next order for `name` goes to. */
+  #planner(name: string): RenewalPlanner {
+    const planner = this.#planners[this.#rotation.current(name)] ?? this.#planners[0];
+    if (!planner) throw new Error('no ACME issuer configured');
+    return planner;
   }
 
   /** The order journal of the CA at `issuer` (its directory URL). */
@@ -236,14 +260,19 @@ export class CertificateAgent {
           dnsProvider: this.options.dnsProvider,
           preferredChain: config.preferredChain,
           profile: config.profile,
+          replaces: this.#plans.get(name)?.replaces,
         },
         this.#journal(config.directoryUrl),
         identifiers,
       );
       this.#failures.delete(name);
+      this.#planner(name).forget(this.#plans.get(name)?.replaces);
       this.#rotation.succeeded(name);
-      const renewAt = renewalTime([stored], identifiers[0] ?? identifierOf(name), Date.now());
-      this.#schedule(name, Math.max(renewAt - Date.now(), 1_000), 'renewal');
+      const now = Date.now();
+      const identifier = identifiers[0] ?? identifierOf(name);
+      const plan = await this.#planner(name).plan([stored], identifier, now);
+      this.#plans.set(name, plan);
+      this.#scheduleRenewal(name, { ...plan, renewAt: Math.max(plan.renewAt, now + 1_000) }, now);
     } catch (error) {
       this.#failed(name, identifiers, index, issuer, error);
     }
@@ -293,10 +322,17 @@ export class CertificateAgent {
     this.#schedule(name, delay, 'retry');
   }
 
+  /** Look again at the renewal moment, or sooner when the CA asked to be asked again. */
+  #scheduleRenewal(name: string, plan: RenewalPlan, now: number): void {
+    const at = Math.min(plan.renewAt, plan.recheckAt ?? Infinity);
+    this.#schedule(name, at - now, 'renewal', plan);
+  }
+
   #schedule(
     name: string,
     delayMs: number,
     why: 'renewal' | 'retry' | 'reconcile' = 'reconcile',
+    plan?: RenewalPlan,
   ): void {
     if (this.#stopped) return;
     const existing = this.#timers.get(name);
@@ -319,7 +355,9 @@ export class CertificateAgent {
         issuer:
           this.#issuers[this.#rotation.current(name)]?.config.directoryUrl ??
           this.options.directoryUrl,
-        renewAt: new Date(Date.now() + delayMs).toISOString(),
+        renewAt: new Date(plan?.renewAt ?? Date.now() + delayMs).toISOString(),
+        ...(plan?.window ? { windowStart: plan.window.start, windowEnd: plan.window.end } : {}),
+        ...(plan?.explanationUrl ? { explanationUrl: plan.explanationUrl } : {}),
       });
     }
   }

@@ -28,6 +28,7 @@ import { dns01Answer } from './dns/dns01.js';
 import type { DnsProvider } from './dns/provider.js';
 import { profileRequest } from './certificate-profile.js';
 import { downloadPreferredChain } from './preferred-chain.js';
+import { newOrderReplacing } from './renewal.js';
 
 /** Sends a request over IPC (the agent's channel to the supervisor). */
 export type Ask = <T extends RequestType>(
@@ -57,6 +58,8 @@ export interface OrderContext {
   readonly profile?: string | undefined;
   /** How long an order may take before it is given up (default 5 minutes). */
   readonly deadlineMs?: number;
+  /** RFC 9773 certificate id of the certificate this order renews. */
+  readonly replaces?: string | undefined;
   /** Told each step a crash must not undo (order-journal.ts); absent, nothing is kept. */
   readonly journal?: OrderSteps;
 }
@@ -109,10 +112,24 @@ export async function obtainCertificate(
 
   const profile = profileRequest(await api.wire.directory(), issuer, context.profile);
   await context.journal?.intent();
-  const created = await api.newOrder(accountUrl, { identifiers, ...profile });
+  const created = await newOrderReplacing(
+    api,
+    accountUrl,
+    { identifiers, ...profile },
+    context.replaces,
+    context.log,
+  );
   const orderUrl = created.url;
   await context.journal?.created(orderUrl);
-  context.emit({ type: 'order_created', identifiers, issuer, orderUrl });
+  // `replaces` as the CA's order resource echoes it: what the CA took, not what was sent.
+  const replaces = typeof created.order.replaces === 'string' ? created.order.replaces : undefined;
+  context.emit({
+    type: 'order_created',
+    identifiers,
+    issuer,
+    orderUrl,
+    ...(replaces ? { replaces: replaces.slice(0, 512) } : {}),
+  });
   context.log.info('order created', { order_url: orderUrl, identifiers: names(identifiers) });
   return completeOrder(context, identifiers, orderUrl, created.order, undefined);
 }

@@ -85,6 +85,13 @@ export const acmeEvent = z
     certificateId: recordId.optional(),
     /** renewal_scheduled: when (ISO 8601). */
     renewAt: z.string().max(40).optional(),
+    /** renewal_scheduled with ACME Renewal Information: the CA's suggested window (ISO 8601). */
+    windowStart: z.string().max(40).optional(),
+    windowEnd: z.string().max(40).optional(),
+    /** renewal_scheduled: the CA's page explaining its window (RFC 9773 explanationURL). */
+    explanationUrl: z.string().max(2048).optional(),
+    /** order_created: the certificate id (RFC 9773) the order replaces, as the CA recorded it. */
+    replaces: z.string().max(512).optional(),
     /** certificate_failed: what the CA said, or what went wrong here. */
     problem: problemDocument.optional(),
     /** certificate_failed: what the operator can do, when there is something. */

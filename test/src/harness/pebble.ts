@@ -20,6 +20,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Child } from './child.js';
 import { run } from './clients.js';
 import { freePort } from './ports.js';
@@ -54,7 +55,18 @@ export interface PebbleOptions {
    * every new account (`externalAccountBindingRequired`). Default: none.
    */
   externalAccountMacKeys?: Record<string, string>;
+  /**
+   * '2.6': Debian 13's Pebble, with ACME Renewal Information (RFC 9773), from
+   * .tools/pebble-2.6 (scripts/lib/pebble-trixie.sh fetches it); default '2.4',
+   * the system's. pebbleBinary and challtestsrvBinary win over it.
+   */
+  version?: '2.4' | '2.6';
 }
+
+/** Where scripts/lib/pebble-trixie.sh unpacks Pebble 2.6. */
+export const PEBBLE_26_DIR = fileURLToPath(
+  new URL('../../../.tools/pebble-2.6/usr/bin/', import.meta.url),
+);
 
 export interface HttpsResponse {
   status: number;
@@ -97,8 +109,9 @@ export class Pebble {
     this.dnsPort = ports.dns;
   }
 
-  static async start(options: PebbleOptions): Promise<Pebble> {
-    checkOptions(options);
+  static async start(given: PebbleOptions): Promise<Pebble> {
+    checkOptions(given);
+    const options = given.version === '2.6' ? withPebble26(given) : given;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-pebble-'));
     // A port found free here can be taken before Pebble binds it; Pebble then
     // exits and start() fails with its "address already in use" line.
@@ -260,6 +273,20 @@ async function stopAll(children: (Child | undefined)[], dir: string): Promise<vo
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function withPebble26(options: PebbleOptions): PebbleOptions {
+  const pebble = path.join(PEBBLE_26_DIR, 'pebble');
+  if (!fs.existsSync(pebble)) {
+    throw new PebbleStartError(
+      `Pebble 2.6 is not at ${pebble}: run scripts/lib/pebble-trixie.sh (scripts/test does)`,
+    );
+  }
+  return {
+    pebbleBinary: pebble,
+    challtestsrvBinary: path.join(PEBBLE_26_DIR, 'pebble-challtestsrv'),
+    ...options,
+  };
 }
 
 function checkOptions(options: PebbleOptions): void {
