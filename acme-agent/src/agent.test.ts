@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { identifierOf, renewalTime } from './agent.js';
+import { identifierOf } from './agent.js';
+import { renewalTime } from './renewal.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
@@ -14,7 +15,7 @@ function certificate(names: string[], startDaysAgo: number, lifetimeDays: number
   };
 }
 
-describe('renewal planning', () => {
+describe('renewal by lifetime, without renewal information', () => {
   it('renews when a third of a 90-day certificate is left', () => {
     const at = renewalTime([certificate(['a.example'], 10, 90)], identifierOf('a.example'), NOW);
     assert.equal(at, NOW - 10 * DAY + 60 * DAY);

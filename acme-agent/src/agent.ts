@@ -12,7 +12,6 @@ import {
   DEFAULT_MAX_CONCURRENT_ORDERS,
   DEFAULT_NEW_ORDER_LIMIT,
   type RequestPayload,
-  type RequestResult,
 } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
 import { type Account, AccountError, AcmeAccounts, deactivatedAction } from './account.js';
@@ -55,8 +54,6 @@ export interface AgentOptions {
    */
   readonly issuers?: readonly IssuerState[];
 }
-
-type CertificateSummary = RequestResult<'keyvault.certificates'>['certificates'][number];
 
 export class CertificateAgent {
   readonly #issuers: readonly IssuerState[];
@@ -385,41 +382,6 @@ export class CertificateAgent {
     void this.reconcile();
     return result;
   }
-}
-
-/**
- * When a name's certificate is due: a third of the lifetime of the stored
- * certificate that covers it longest, before its end (half for
- * certificates shorter than ten days); now when none covers it.
- */
-export function renewalTime(
-  certificates: readonly Pick<CertificateSummary, 'identifiers' | 'notBefore' | 'notAfter'>[],
-  identifier: AcmeIdentifier,
-  now: number,
-): number {
-  let best = now;
-  for (const certificate of certificates) {
-    if (!covers(certificate.identifiers, identifier)) continue;
-    const start = Date.parse(certificate.notBefore);
-    const end = Date.parse(certificate.notAfter);
-    if (!(end > now)) continue;
-    const lifetime = end - start;
-    const share = lifetime < 10 * 86_400_000 ? 1 / 2 : 1 / 3;
-    best = Math.max(best, end - lifetime * share);
-  }
-  return best;
-}
-
-function covers(names: readonly AcmeIdentifier[], wanted: AcmeIdentifier): boolean {
-  return names.some(
-    (name) =>
-      name.type === wanted.type &&
-      (name.value === wanted.value ||
-        (name.value.startsWith('*.') &&
-          wanted.type === 'dns' &&
-          !wanted.value.startsWith('*.') &&
-          wanted.value.slice(wanted.value.indexOf('.') + 1) === name.value.slice(2))),
-  );
 }
 
 /** A domain name from state.db as an ACME identifier (RFC 8738 for IP addresses). */

@@ -235,12 +235,23 @@ export function lifetimeRenewalTime(
   return end - lifetime * share;
 }
 
-/** The unexpired certificate covering `identifier` that is renewed last by the lifetime rule. */
-function newestCovering<T extends RenewalCertificate>(
-  certificates: readonly T[],
+/**
+ * When a name is due by the lifetime rule alone: that of the stored
+ * certificate covering it that is renewed last; now when none covers it.
+ */
+export function renewalTime(
+  certificates: readonly Pick<RenewalCertificate, 'identifiers' | 'notBefore' | 'notAfter'>[],
   identifier: AcmeIdentifier,
   now: number,
-): T | undefined {
+): number {
+  const current = newestCovering(certificates, identifier, now);
+  return current ? Math.max(now, lifetimeRenewalTime(current)) : now;
+}
+
+/** The unexpired certificate covering `identifier` that is renewed last by the lifetime rule. */
+function newestCovering<
+  T extends Pick<RenewalCertificate, 'identifiers' | 'notBefore' | 'notAfter'>,
+>(certificates: readonly T[], identifier: AcmeIdentifier, now: number): T | undefined {
   let best: T | undefined;
   for (const certificate of certificates) {
     if (!covers(certificate.identifiers, identifier)) continue;
