@@ -18,8 +18,11 @@ const ROUNDS = 3;
 const KILL_AFTER = 150;
 
 /**
- * Starts the writer child, waits for `killAfter` committed ids, kills it
- * with SIGKILL at once, and returns the complete lines it printed.
+ * Starts the writer child and kills it with SIGKILL in the middle of its
+ * burst: once it printed `killAfter` committed ids, or after 15 s when the
+ * machine is too busy for that many (a slow disk under other load makes
+ * each commit's fsync slow, and the count is not what this test is about).
+ * Returns the complete lines it printed; at least one.
  */
 function burstAndKill(dataDir: string, killAfter: number): Promise<string[]> {
   const env = Object.fromEntries(
@@ -33,16 +36,15 @@ function burstAndKill(dataDir: string, killAfter: number): Promise<string[]> {
     let out = '';
     let err = '';
     let killed = false;
-    const guard = setTimeout(() => {
+    const kill = (): void => {
+      if (killed) return;
+      killed = true;
       writer.kill('SIGKILL');
-      reject(new Error(`the writer printed too few ids in 30 s: ${err}`));
-    }, 30_000);
+    };
+    const guard = setTimeout(kill, 15_000);
     writer.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (!killed && out.split('\n').length > killAfter) {
-        killed = true;
-        writer.kill('SIGKILL');
-      }
+      if (out.split('\n').length > killAfter) kill();
     });
     writer.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
     writer.on('error', reject);
@@ -53,7 +55,9 @@ function burstAndKill(dataDir: string, killAfter: number): Promise<string[]> {
         return;
       }
       // A line cut short by the kill was not printed whole: it does not count.
-      resolve(out.split('\n').slice(0, -1));
+      const lines = out.split('\n').slice(0, -1);
+      if (lines.length === 0) reject(new Error(`the writer committed no key in 15 s: ${err}`));
+      else resolve(lines);
     });
   });
 }
@@ -66,7 +70,7 @@ describe('vault store under kill -9', () => {
     const committed: { id: string; thumbprint: string }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const lines = await burstAndKill(data.dir, KILL_AFTER);
-      assert.ok(lines.length >= KILL_AFTER, `round ${round}: ${lines.length} ids`);
+      assert.ok(lines.length > 0, `round ${round}: no id`);
       for (const line of lines) {
         const [id, thumbprint] = line.split(' ');
         assert.ok(id && thumbprint, `a whole line: ${line}`);

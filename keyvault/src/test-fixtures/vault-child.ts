@@ -5,7 +5,7 @@
  *     prints its id: several at once show that creation cannot race;
  *   node vault-child.js write-keys <dataDir> <max>
  *     opens the vault and stores keys one per transaction, printing
- *     "<id> <thumbprint>" after each commit, until <max> keys or 20 s: the
+ *     "<id> <thumbprint>" after each commit, until <max> keys or 60 s: the
  *     test kills it with SIGKILL in the middle and checks every printed key.
  * The master key comes from the environment or the data directory, as in
  * the keyvault.
@@ -24,7 +24,7 @@ if (mode === 'master-key-id') {
 } else if (mode === 'write-keys') {
   const { store } = openVaultStore({ dataDir });
   const max = Number(maxText ?? '100000');
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   for (let n = 0; n < max && Date.now() < deadline; n++) {
     const { key } = makeQuickKey(`child-${process.pid}-${n}`);
     const stored = store.putKey(key);
