@@ -15,7 +15,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { controlRequest } from '@gatehouse/gateway/control';
-import { until as untilValue } from './harness/acme-checks.js';
+import { acmeEvents, until as untilValue } from './harness/acme-checks.js';
 import { run } from './harness/clients.js';
 import { GATEHOUSE_BIN, Gatehouse } from './harness/gatehouse.js';
 import { Pebble } from './harness/pebble.js';
@@ -257,11 +257,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     const name = 'after-deactivation.example.com';
     assert.equal((await cli('domains', 'add', name)).code, 0);
     const failed = await untilValue('a certificate_failed event', 30_000, async () =>
-      (await events()).find(
-        (event) =>
-          event.type === 'certificate_failed' &&
-          event.payload.identifiers?.some((identifier) => identifier.value === name),
-      ),
+      (await acmeEvents(gatehouse, name)).find((event) => event.type === 'certificate_failed'),
     );
     assert.match(failed.payload.action ?? '', /deactivated.*--acme-directory/s);
     assert.ok((await events()).some((event) => event.type === 'account_deactivated'));
@@ -343,11 +339,7 @@ describe('the ACME account and revocation, against Pebble', () => {
     const name = 'after-restart.example.com';
     assert.equal((await cli('domains', 'add', name)).code, 0);
     const failed = await untilValue('a certificate_failed event', 30_000, async () =>
-      (await events()).find(
-        (event) =>
-          event.type === 'certificate_failed' &&
-          event.payload.identifiers?.some((identifier) => identifier.value === name),
-      ),
+      (await acmeEvents(gatehouse, name)).find((event) => event.type === 'certificate_failed'),
     );
     assert.match(failed.payload.action ?? '', /deactivated.*--acme-directory/s);
     assert.match(failed.payload.problem?.type ?? '', /unauthorized/);
