@@ -71,6 +71,8 @@ export class CertificateAgent {
   readonly #failures = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   #reconciling: Promise<void> | undefined;
+  /** Whether the new-order caps were charged with the last run's orders. */
+  #capsRestored = false;
   #again = false;
   #stopped = false;
   /** Renewal information (RFC 9773) of each CA, in the order of #issuers. */
@@ -148,6 +150,10 @@ export class CertificateAgent {
   }
 
   async #reconcileOnce(): Promise<void> {
+    if (!this.#capsRestored) {
+      await this.#restoreCaps();
+      this.#capsRestored = true;
+    }
     const { domains } = await this.options.ask('supervisor.domains', {});
     const certificates = (await this.options.ask('keyvault.certificates', {})).certificates.filter(
       (certificate) => !this.#revoked.has(certificate.certificateId),
@@ -175,6 +181,35 @@ export class CertificateAgent {
       );
     }
     this.#drain();
+  }
+
+  /**
+   * Charge each CA's new-order cap with the orders it created within its
+   * period before this agent started (kept in state.db by the supervisor),
+   * so that a restart does not hand out a fresh burst the CA still counts.
+   */
+  async #restoreCaps(): Promise<void> {
+    const now = Date.now();
+    const longest = Math.max(
+      ...this.#issuers.map((issuer) => issuer.config.newOrderLimit.periodSeconds * 1000),
+    );
+    const { newOrders } = await this.options.ask('supervisor.new-orders', {
+      since: Math.max(0, now - longest),
+    });
+    for (const issuer of this.#issuers) {
+      const { directoryUrl, newOrderLimit } = issuer.config;
+      const since = now - newOrderLimit.periodSeconds * 1000;
+      const created = newOrders
+        .filter((order) => order.issuer === directoryUrl && order.createdAt >= since)
+        .map((order) => order.createdAt);
+      if (created.length === 0) continue;
+      issuer.limiter.restore(created);
+      this.options.log.info('new-order cap charged with the orders of the last run', {
+        issuer: directoryUrl,
+        orders: created.length,
+        period_seconds: newOrderLimit.periodSeconds,
+      });
+    }
   }
 
   #enqueue(name: string): void {

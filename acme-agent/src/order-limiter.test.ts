@@ -53,6 +53,33 @@ describe('order limiter', () => {
     assert.equal(!refused.admitted && refused.notBefore, time.now() + 10_000);
   });
 
+  it('restores orders created before a restart, so a second burst is not handed out', () => {
+    const time = clock(100_000_000);
+    const limits = { maxConcurrentOrders: 100, newOrderLimit: { orders: 3, periodSeconds: 30 } };
+    const limiter = new OrderLimiter(limits, time.now);
+    // Three orders 1 s apart, the last 2 s ago: 0.4 of an order has refilled since.
+    const now = time.now();
+    limiter.restore([now - 2_000, now - 4_000, now - 3_000]);
+    const refused = limiter.tryStart();
+    assert.equal(refused.admitted, false);
+    assert.equal(refused.admitted || refused.reason, 'new_order_rate');
+    // 3 - 3 + (1 + 1 + 2) s / 10 s = 0.4 orders left; 0.6 orders (6 s) to go.
+    assert.equal(refused.admitted || refused.notBefore, now + 6_000);
+    time.advance(6_000);
+    assert.equal(limiter.tryStart().admitted, true);
+  });
+
+  it('restores nothing from orders older than a full refill, or from the future', () => {
+    const time = clock(100_000_000);
+    const limits = { maxConcurrentOrders: 100, newOrderLimit: { orders: 2, periodSeconds: 20 } };
+    const limiter = new OrderLimiter(limits, time.now);
+    const now = time.now();
+    limiter.restore([now - 60_000, now - 59_000, now + 5_000]);
+    assert.equal(limiter.tryStart().admitted, true);
+    assert.equal(limiter.tryStart().admitted, true);
+    assert.equal(limiter.tryStart().admitted, false);
+  });
+
   it('caps orders in flight and frees a place on release, once', () => {
     const time = clock();
     const limiter = new OrderLimiter(

@@ -7,8 +7,9 @@
  * told when the next order can start. The clock is injected so the tests
  * need no sleeping.
  *
- * Known gap: the bucket lives in memory, so an acme-agent restart starts
- * it full again although the CA still counts the orders already placed.
+ * The bucket lives in memory; at start the agent charges it with the
+ * orders the CA created in the last run (`restore`, from state.db), so a
+ * restart does not hand out a second burst the CA would still count.
  */
 
 export interface OrderLimits {
@@ -88,6 +89,28 @@ export class OrderLimiter {
         this.#running -= 1;
       },
     };
+  }
+
+  /**
+   * Charge the allowance with orders the CA created before this limiter
+   * existed (epoch ms, as the previous run recorded them): the bucket is
+   * replayed from full through each of them, then refilled to now. It only
+   * ever lowers the allowance; call it before the first `tryStart`.
+   */
+  restore(createdAt: readonly number[]): void {
+    const now = this.#clock();
+    const cap = this.#limits.newOrderLimit.orders;
+    let tokens = cap;
+    let at: number | undefined;
+    for (const time of [...createdAt].filter((t) => t <= now).sort((a, b) => a - b)) {
+      if (at !== undefined) tokens = Math.min(cap, tokens + (time - at) / this.#refillMs);
+      tokens -= 1;
+      at = time;
+    }
+    if (at === undefined) return;
+    tokens = Math.min(cap, tokens + (now - at) / this.#refillMs);
+    this.#refill(now);
+    this.#tokens = Math.min(this.#tokens, tokens);
   }
 
   /**

@@ -3,7 +3,8 @@
  * unreachable, one bound by External Account Binding with a wrong key)
  * falls through to a working one, which hands out the preferred chain;
  * a CA that needs EAB issues with the right key; the per-CA new-order cap
- * queues a name instead of failing it; and bad issuers files stop
+ * queues a name instead of failing it, also after the acme-agent is killed
+ * and started again; and bad issuers files stop
  * `gatehouse run` with a message naming the field.
  */
 import assert from 'node:assert/strict';
@@ -241,6 +242,41 @@ describe('several CAs, External Account Binding and the preferred chain (real Pe
       ['order_queued'],
       'queued, neither ordered nor failed',
     );
+  });
+
+  it('keeps the new-order cap when the acme-agent is killed and started again', async () => {
+    // queued.example.com waits for bound.example.com's order to refill (test above).
+    const name = 'queued.example.com';
+    const queuedBefore = (await events(bound)).filter(
+      (row) => row.type === 'order_queued' && row.identifiers?.[0]?.value === name,
+    ).length;
+    assert.ok(queuedBefore >= 1, 'the test above queued the name');
+    const agent = (await bound.processes()).find((row) => row.role === 'acme-agent');
+    assert.ok(agent?.pid, 'a running acme-agent');
+    process.kill(agent.pid, 'SIGKILL');
+
+    // A new agent with a full allowance would order the name at once; this
+    // one charges the order the CA created before the kill, and queues it.
+    const requeued = await until(
+      'an order_queued event from the new acme-agent',
+      30_000,
+      async () =>
+        (await events(bound))
+          .filter((row) => row.type === 'order_queued' && row.identifiers?.[0]?.value === name)
+          .at(queuedBefore),
+    );
+    assert.equal(requeued.waitReason, 'new_order_rate');
+    const orderAt = Date.parse(requeued.orderAt ?? '');
+    assert.ok(
+      orderAt > Date.now() + 3_000_000,
+      `ordered only after the refill: ${requeued.orderAt}`,
+    );
+    const replaced = (await bound.processes()).find((row) => row.role === 'acme-agent');
+    assert.ok(replaced?.pid && replaced.pid !== agent.pid, JSON.stringify(replaced));
+    const types = (await events(bound))
+      .filter((row) => row.identifiers?.[0]?.value === name)
+      .map((row) => row.type);
+    assert.ok(!types.includes('order_created'), `not ordered: ${types.join(', ')}`);
   });
 });
 

@@ -2,7 +2,8 @@
  * The order journal across the IPC boundary: the acme-agent (played by the
  * role-proxy fixture) saves, lists and clears its orders through a real
  * supervisor into state.db; malformed records are refused with a message
- * and change nothing; no other role may write the journal.
+ * and change nothing; the orders CAs created are counted once each; no
+ * other role may read or write the journal.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -77,6 +78,24 @@ describe('the order journal over IPC', () => {
     assert.deepEqual(await list(), []);
   });
 
+  it('lists when the CA created each order, even after the record is cleared', async () => {
+    assert.ok(agent);
+    const since = Date.now() - 60_000;
+    const answer = await agent.ask<{ newOrders: { issuer: string; createdAt: number }[] }>(
+      'supervisor.new-orders',
+      { since },
+    );
+    assert.ok(answer.ok, JSON.stringify(answer.error));
+    // The test above saved one order URL (then the same one again with a key).
+    assert.equal(answer.ok.newOrders.length, 1, JSON.stringify(answer.ok));
+    assert.equal(answer.ok.newOrders[0]?.issuer, ORDER.issuer);
+    assert.ok((answer.ok.newOrders[0]?.createdAt ?? 0) >= since);
+    for (const payload of [{ since: -1 }, { since: 'yesterday' }, {}, { since: 0, extra: 1 }]) {
+      const refused: Answer = await agent.ask('supervisor.new-orders', payload);
+      assert.equal(refused.error?.code, 'invalid_payload', JSON.stringify(refused));
+    }
+  });
+
   it('refuses malformed records with a message, and stores nothing', async () => {
     assert.ok(agent);
     const bad: unknown[] = [
@@ -100,6 +119,7 @@ describe('the order journal over IPC', () => {
       'supervisor.order-journal',
       'supervisor.order-journal-save',
       'supervisor.order-journal-clear',
+      'supervisor.new-orders',
     ] as const) {
       assert.equal(mayRequest('acme-agent', type), true);
       for (const role of ['worker', 'keyvault'] as const) {

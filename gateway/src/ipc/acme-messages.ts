@@ -301,6 +301,31 @@ export const ACME_REQUESTS = {
       .strict(),
     result: z.object({ cleared: z.boolean() }).strict(),
   },
+  'supervisor.new-orders': {
+    handledBy: 'supervisor',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /**
+     * When each CA created an order for Gatehouse since `since` (epoch ms),
+     * oldest first (the last week at most): a restarted acme-agent charges
+     * them to its new-order caps.
+     */
+    payload: z.object({ since: z.number().int().min(0) }).strict(),
+    result: z
+      .object({
+        newOrders: z
+          .array(
+            z
+              .object({
+                issuer: z.url({ protocol: /^https?$/ }).max(2048),
+                createdAt: z.number().int().min(0),
+              })
+              .strict(),
+          )
+          .max(100_000),
+      })
+      .strict(),
+  },
   'acme.domains-changed': {
     handledBy: 'acme-agent',
     senders: ['supervisor'],

@@ -57,6 +57,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'acme new orders',
+    sql: `
+      -- When each CA created an order for Gatehouse (a new order URL in the
+      -- journal), so that the acme-agent's new-order cap survives its restart
+      -- (order-journal.ts keeps the last NEW_ORDER_RETENTION_MS).
+      CREATE TABLE acme_new_orders (
+        issuer TEXT NOT NULL CHECK (length(issuer) BETWEEN 1 AND 2048),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX acme_new_orders_by_time ON acme_new_orders (created_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

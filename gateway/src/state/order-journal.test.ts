@@ -3,7 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { MAX_JOURNALED_ORDERS, OrderJournalError, type JournaledOrder } from './order-journal.js';
+import {
+  MAX_JOURNALED_ORDERS,
+  NEW_ORDER_RETENTION_MS,
+  OrderJournalError,
+  type JournaledOrder,
+} from './order-journal.js';
 import { STATE_FILE, StateStore } from './store.js';
 
 function openStore(t: TestContext, dir?: string): { store: StateStore; dir: string } {
@@ -104,5 +109,47 @@ describe('order journal in state.db', () => {
     );
     store.orders.save(order('n0.example', { orderUrl: 'https://ca.test/order/9' }));
     assert.equal(store.orders.list().length, MAX_JOURNALED_ORDERS);
+  });
+
+  it('counts each order a CA created once, across clears and a reopen', (t) => {
+    const { store, dir } = openStore(t);
+    store.orders.save(order('a.example'));
+    store.orders.save(order('a.example', { orderUrl: 'https://ca.test/order/1' }));
+    store.orders.save(order('a.example', { orderUrl: 'https://ca.test/order/1', keyId: 'key_a' }));
+    // The first order could not complete: a new one for the same names.
+    store.orders.save(order('a.example', { orderUrl: 'https://ca.test/order/2' }));
+    store.orders.save(order('b.example', { issuer: 'https://other.test/dir' }));
+    store.orders.save(
+      order('b.example', { issuer: 'https://other.test/dir', orderUrl: 'https://o.test/1' }),
+    );
+    store.orders.clear(ISSUER, [{ type: 'dns', value: 'a.example' }]);
+    store.close();
+
+    const reopened = openStore(t, dir).store;
+    const counted = reopened.orders.newOrders(0);
+    assert.deepEqual(
+      counted.map((row) => row.issuer),
+      [ISSUER, ISSUER, 'https://other.test/dir'],
+      'oldest first; an intent or a later step of the same order is not a new order',
+    );
+    const [first, second] = counted;
+    assert.ok(first && second && first.createdAt < second.createdAt);
+    assert.deepEqual(reopened.orders.newOrders(second.createdAt), counted.slice(1));
+  });
+
+  it('forgets new orders older than a week', (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-journal-test-'));
+    t.after(() => {
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    let clock = Date.UTC(2026, 0, 1);
+    const store = StateStore.open({ path: path.join(dir, STATE_FILE), now: () => clock });
+    t.after(() => {
+      store.close();
+    });
+    store.orders.save(order('old.example', { orderUrl: 'https://ca.test/order/old' }));
+    clock += NEW_ORDER_RETENTION_MS + 1;
+    store.orders.save(order('new.example', { orderUrl: 'https://ca.test/order/new' }));
+    assert.deepEqual(store.orders.newOrders(0), [{ issuer: ISSUER, createdAt: clock }]);
   });
 });

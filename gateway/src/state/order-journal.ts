@@ -6,11 +6,26 @@
  * given up. The acme-agent writes no file, so it keeps this through the
  * supervisor (supervisor.order-journal-* in ipc/acme-messages.ts); the
  * resume logic is the agent's (acme-agent/src/order-journal.ts).
+ *
+ * Each new order URL saved is also counted in acme_new_orders with its
+ * time, so that a restarted acme-agent starts its per-CA new-order cap
+ * where the last one left it rather than full (the CA's count survives
+ * the restart too).
  */
 import type { Database, Statement } from 'better-sqlite3';
 
 /** More than 8 orders in flight per CA times any sane number of CAs. */
 export const MAX_JOURNALED_ORDERS = 1_000;
+
+/**
+ * How long a new order is counted: a week, longer than any CA's published
+ * new-order window (Let's Encrypt's is 3 hours). A cap over a longer
+ * period is restored from the last week only.
+ */
+export const NEW_ORDER_RETENTION_MS = 7 * 24 * 3_600_000;
+
+/** At most this many new orders are kept (the newest), and listed at once. */
+export const MAX_NEW_ORDERS = 100_000;
 
 /** A journal write the store refuses; nothing was written. */
 export class OrderJournalError extends Error {
@@ -43,6 +58,13 @@ export interface JournaledOrder {
   answered: string[];
 }
 
+/** An order a CA created for Gatehouse, and when. */
+export interface NewOrder {
+  /** The CA's directory URL. */
+  issuer: string;
+  createdAt: number;
+}
+
 export interface StoredOrder extends JournaledOrder {
   startedAt: number;
   updatedAt: number;
@@ -71,10 +93,13 @@ export class OrderJournalStore {
   readonly #upsert: Statement<
     [string, string, string, string | null, string | null, string | null, string, number, number]
   >;
-  readonly #select: Statement<[string, string], { started_at: number }>;
+  readonly #select: Statement<[string, string], { started_at: number; order_url: string | null }>;
   readonly #count: Statement<[], { count: number }>;
   readonly #list: Statement<[], OrderRow>;
   readonly #delete: Statement<[string, string]>;
+  readonly #countNewOrder: Statement<[string, number]>;
+  readonly #trimNewOrders: Statement<[number, number]>;
+  readonly #newOrders: Statement<[number, number], { issuer: string; created_at: number }>;
 
   constructor(
     private readonly db: Database,
@@ -92,7 +117,7 @@ export class OrderJournalStore {
          started_at = excluded.started_at, updated_at = excluded.updated_at`,
     );
     this.#select = db.prepare(
-      'SELECT started_at FROM acme_orders WHERE issuer = ? AND names_key = ?',
+      'SELECT started_at, order_url FROM acme_orders WHERE issuer = ? AND names_key = ?',
     );
     this.#count = db.prepare('SELECT count(*) AS count FROM acme_orders');
     this.#list = db.prepare(
@@ -101,6 +126,20 @@ export class OrderJournalStore {
         'FROM acme_orders ORDER BY started_at, names_key',
     );
     this.#delete = db.prepare('DELETE FROM acme_orders WHERE issuer = ? AND names_key = ?');
+    this.#countNewOrder = db.prepare(
+      'INSERT INTO acme_new_orders (issuer, created_at) VALUES (?, ?)',
+    );
+    // Older than the retention, or beyond the newest MAX_NEW_ORDERS.
+    this.#trimNewOrders = db.prepare(
+      `DELETE FROM acme_new_orders WHERE created_at < ? OR rowid IN
+         (SELECT rowid FROM acme_new_orders ORDER BY created_at DESC LIMIT -1 OFFSET ?)`,
+    );
+    this.#newOrders = db.prepare(
+      `SELECT issuer, created_at FROM (
+         SELECT issuer, created_at FROM acme_new_orders WHERE created_at >= ?
+         ORDER BY created_at DESC LIMIT ?)
+       ORDER BY created_at`,
+    );
   }
 
   /**
@@ -124,6 +163,10 @@ export class OrderJournalStore {
           );
         }
         const startedAt = existing?.started_at ?? now;
+        if (order.orderUrl !== null && order.orderUrl !== (existing?.order_url ?? null)) {
+          this.#countNewOrder.run(order.issuer, now);
+          this.#trimNewOrders.run(now - NEW_ORDER_RETENTION_MS, MAX_NEW_ORDERS);
+        }
         this.#upsert.run(
           order.issuer,
           key,
@@ -153,6 +196,14 @@ export class OrderJournalStore {
       startedAt: row.started_at,
       updatedAt: row.updated_at,
     }));
+  }
+
+  /** The orders CAs created since `since` (epoch ms), oldest first, at most MAX_NEW_ORDERS. */
+  newOrders(since: number): NewOrder[] {
+    this.requireOpen();
+    return this.#newOrders
+      .all(since, MAX_NEW_ORDERS)
+      .map((row) => ({ issuer: row.issuer, createdAt: row.created_at }));
   }
 
   /** Deletes the record of an order; false when there was none. */

@@ -74,7 +74,13 @@ describe('StateStore: opening and migrations', () => {
         )
         .all()
         .map((row) => row.name);
-      assert.deepEqual(tables, ['acme_orders', 'domains', 'events', 'schema_migrations']);
+      assert.deepEqual(tables, [
+        'acme_new_orders',
+        'acme_orders',
+        'domains',
+        'events',
+        'schema_migrations',
+      ]);
     } finally {
       db.close();
     }
@@ -84,9 +90,9 @@ describe('StateStore: opening and migrations', () => {
     const dir = dataDir(t);
     const db = new Database(path.join(dir, STATE_FILE));
     t.after(() => db.close());
-    assert.deepEqual(runMigrations(db), [1, 2]);
+    assert.deepEqual(runMigrations(db), [1, 2, 3]);
     assert.deepEqual(runMigrations(db), []);
-    assert.equal(schemaVersion(db), 2);
+    assert.equal(schemaVersion(db), 3);
   });
 
   it('refuses migrations that do not count up from 1', (t) => {

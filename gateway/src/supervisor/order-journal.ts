@@ -1,8 +1,9 @@
 /**
  * The supervisor's answers to the acme-agent's order journal requests
- * (supervisor.order-journal*, ipc/acme-messages.ts): the agent writes no
- * file, so its orders in flight are kept in state.db here. A refusal by
- * the store (a full journal) goes back as an IpcError with the store's code.
+ * (supervisor.order-journal* and supervisor.new-orders,
+ * ipc/acme-messages.ts): the agent writes no file, so its orders in flight,
+ * and when each CA created one, are kept in state.db here. A refusal by the
+ * store (a full journal) goes back as an IpcError with the store's code.
  */
 import { IpcError } from '../ipc/channel.js';
 import type { RequestPayload } from '../ipc/messages.js';
@@ -27,6 +28,11 @@ export function answerOrderJournal(supervisor: Supervisor, journal: OrderJournal
       });
       return {};
     });
+  });
+
+  supervisor.answer('supervisor.new-orders', function listNewOrders(payload) {
+    const { since } = payload as RequestPayload<'supervisor.new-orders'>;
+    return Promise.resolve({ newOrders: journal.newOrders(since) });
   });
 
   supervisor.answer('supervisor.order-journal-clear', function clearOrder(payload) {
