@@ -24,7 +24,12 @@ import { OrderJournal, obtainResumable } from './order-journal.js';
 import { type DnsProvider, DnsProviderError } from './dns/provider.js';
 import { IssuerQueues } from './issuer-queues.js';
 import { describeWait } from './order-limiter.js';
-import { RenewalPlanner, type RenewalPlan } from './renewal.js';
+import {
+  type RenewalCertificate,
+  RenewalPlanner,
+  type RenewalPlan,
+  newestCovering,
+} from './renewal.js';
 import { type RevokeResult, revokeCertificate } from './revocation.js';
 
 /**
@@ -106,9 +111,8 @@ export class CertificateAgent {
       emit: options.emit,
       log: options.log,
     });
-    // Known gap: renewal information is asked of the CA a name's next order
-    // goes to, not of the CA that issued its certificate; another CA's answer
-    // is a 404, and the lifetime rule applies then.
+    // Renewal information is asked of the CA that issued a certificate
+    // (RFC 9773 section 4.3), which the keyvault keeps with it.
     this.#planners = this.#issuers.map(
       (issuer) =>
         new RenewalPlanner({
@@ -155,8 +159,10 @@ export class CertificateAgent {
       this.#capsRestored = true;
     }
     const { domains } = await this.options.ask('supervisor.domains', {});
+    // A revoked certificate covers nothing: its names are ordered again.
     const certificates = (await this.options.ask('keyvault.certificates', {})).certificates.filter(
-      (certificate) => !this.#revoked.has(certificate.certificateId),
+      (certificate) =>
+        certificate.revokedAt === null && !this.#revoked.has(certificate.certificateId),
     );
     const wanted = new Set(domains.map((domain) => domain.name));
 
@@ -170,7 +176,11 @@ export class CertificateAgent {
     const now = Date.now();
     for (const name of wanted) {
       if (this.#inFlight.has(name) || this.#queues.has(name)) continue;
-      const plan = await this.#planner(name).plan(certificates, identifierOf(name), now);
+      const plan = await this.#planner(name, certificates, now).plan(
+        certificates,
+        identifierOf(name),
+        now,
+      );
       this.#plans.set(name, plan);
       if (plan.renewAt <= now) this.#enqueue(name);
       else if (!this.#timers.has(name)) this.#scheduleRenewal(name, plan, now);
@@ -216,9 +226,17 @@ export class CertificateAgent {
     this.#queues.push(name, this.#rotation.current(name));
   }
 
-  /** The renewal planner of the CA the next order for `name` goes to. */
-  #planner(name: string): RenewalPlanner {
-    const planner = this.#planners[this.#rotation.current(name)] ?? this.#planners[0];
+  /**
+   * The renewal planner of the CA that issued `name`'s current certificate
+   * among `certificates`; for a certificate of no configured CA (imported,
+   * or kept before the vault recorded its CA), of the CA the name's next
+   * order goes to.
+   */
+  #planner(name: string, certificates: readonly RenewalCertificate[], now: number): RenewalPlanner {
+    const issuedBy = newestCovering(certificates, identifierOf(name), now)?.directoryUrl;
+    const index = this.#issuers.findIndex((issuer) => issuer.config.directoryUrl === issuedBy);
+    const planner =
+      this.#planners[index >= 0 ? index : this.#rotation.current(name)] ?? this.#planners[0];
     if (!planner) throw new Error('no ACME issuer configured');
     return planner;
   }
@@ -292,17 +310,20 @@ export class CertificateAgent {
           dnsProvider: this.options.dnsProvider,
           preferredChain: config.preferredChain,
           profile: config.profile,
-          replaces: this.#plans.get(name)?.replaces,
+          replaces: replacesAt(this.#plans.get(name), config.directoryUrl),
         },
         this.#journal(config.directoryUrl),
         identifiers,
       );
       this.#failures.delete(name);
-      this.#planner(name).forget(this.#plans.get(name)?.replaces);
+      const previous = this.#plans.get(name);
+      this.#planners
+        .find((planner) => planner.directoryUrl === previous?.issuer)
+        ?.forget(previous?.replaces);
       this.#rotation.succeeded(name);
       const now = Date.now();
       const identifier = identifiers[0] ?? identifierOf(name);
-      const plan = await this.#planner(name).plan([stored], identifier, now);
+      const plan = await this.#planner(name, [stored], now).plan([stored], identifier, now);
       this.#plans.set(name, plan);
       this.#scheduleRenewal(name, { ...plan, renewAt: Math.max(plan.renewAt, now + 1_000) }, now);
     } catch (error) {
@@ -402,13 +423,20 @@ export class CertificateAgent {
   /**
    * Revoke a stored certificate (RFC 8555 section 7.6), then obtain a new
    * one for its names: the revoked one no longer counts as covering them.
-   * Known gap: the keyvault cannot mark a certificate revoked, so this is
-   * remembered in memory only; after a restart before the replacement is
-   * stored, the revoked certificate is served until its renewal time.
+   * The keyvault keeps the revocation; should that fail, it is remembered
+   * here until the agent restarts.
    */
   async revoke(request: RequestPayload<'acme.certificate-revoke'>): Promise<RevokeResult> {
     const result = await revokeCertificate(this.accounts, this.options, request);
     this.#revoked.add(result.certificateId);
+    await this.options
+      .ask('keyvault.certificate-revoked', { certificateId: result.certificateId })
+      .catch((error: unknown) => {
+        this.options.log.warn('the keyvault did not keep a revocation; remembered until restart', {
+          certificate_id: result.certificateId,
+          error,
+        });
+      });
     for (const identifier of result.identifiers) {
       const timer = this.#timers.get(identifier.value);
       if (timer) clearTimeout(timer);
@@ -417,6 +445,11 @@ export class CertificateAgent {
     void this.reconcile();
     return result;
   }
+}
+
+/** A plan's `replaces`, for an order at the CA `directoryUrl`: only the issuing CA knows it. */
+function replacesAt(plan: RenewalPlan | undefined, directoryUrl: string): string | undefined {
+  return plan?.issuer === directoryUrl ? plan.replaces : undefined;
 }
 
 /** A domain name from state.db as an ACME identifier (RFC 8738 for IP addresses). */

@@ -201,6 +201,7 @@ export async function completeOrder(
       keyId,
       identifiers,
       chainPem,
+      directoryUrl: issuer,
     });
     await context.ask('supervisor.certificates-changed', { identifiers });
     context.emit({

@@ -27,13 +27,20 @@ export interface RenewalCertificate {
   readonly notAfter: string;
   /** RFC 9773 section 4.1 certificate id, as the keyvault stores it; null when it has none. */
   readonly ariCertId: string | null;
+  /** The directory URL of the CA that issued it, when the keyvault knows it. */
+  readonly directoryUrl?: string | null;
 }
 
 export interface RenewalPlan {
   /** When to renew (ms since the epoch); now or earlier means at once. */
   readonly renewAt: number;
-  /** ARI: the certificate id to name in the new order's `replaces`. */
+  /**
+   * ARI: the certificate id to name in the new order's `replaces`, valid
+   * only in an order at `issuer`.
+   */
   readonly replaces?: string;
+  /** ARI: the directory URL of the CA that suggested the window (and issued the certificate). */
+  readonly issuer?: string;
   /** ARI: the CA's suggested window (ISO 8601). */
   readonly window?: { readonly start: string; readonly end: string };
   /** ARI: the CA's page explaining the window, for the operator. */
@@ -93,6 +100,11 @@ export class RenewalPlanner {
   readonly #cache = new Map<string, Cached>();
   readonly #random: () => number;
 
+  /** The directory URL of the CA this planner asks. */
+  get directoryUrl(): string {
+    return this.options.directoryUrl;
+  }
+
   constructor(private readonly options: PlannerOptions) {
     this.#wire = new AcmeWire(options.directoryUrl, options.http);
     this.#random = options.random ?? Math.random;
@@ -116,6 +128,7 @@ export class RenewalPlanner {
       return {
         renewAt: ari.renewAt,
         replaces: id,
+        issuer: this.options.directoryUrl,
         window: { start: new Date(ari.start).toISOString(), end: new Date(ari.end).toISOString() },
         ...(ari.explanationUrl ? { explanationUrl: ari.explanationUrl } : {}),
         recheckAt: ari.recheckAt,
@@ -249,7 +262,7 @@ export function renewalTime(
 }
 
 /** The unexpired certificate covering `identifier` that is renewed last by the lifetime rule. */
-function newestCovering<
+export function newestCovering<
   T extends Pick<RenewalCertificate, 'identifiers' | 'notBefore' | 'notAfter'>,
 >(certificates: readonly T[], identifier: AcmeIdentifier, now: number): T | undefined {
   let best: T | undefined;

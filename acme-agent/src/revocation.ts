@@ -21,9 +21,10 @@ export async function revokeCertificate(
   options: Pick<AccountsOptions, 'ask' | 'emit' | 'directoryUrl'>,
   request: RequestPayload<'acme.certificate-revoke'>,
 ): Promise<RevokeResult> {
-  const issuer = request.directoryUrl ?? options.directoryUrl;
   const { certificates } = await options.ask('keyvault.certificates', {});
   const summary = certificates.find((c) => c.certificateId === request.certificateId);
+  // At the CA the operator names, else the one that issued it, else the first.
+  const issuer = request.directoryUrl ?? summary?.directoryUrl ?? options.directoryUrl;
   const chain = summary
     ? await options.ask('keyvault.certificate-chain', { certificateId: request.certificateId })
     : null;

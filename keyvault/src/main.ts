@@ -71,6 +71,7 @@ function serve(opened: OpenedVault, dir: string): void {
   channel.handle('keyvault.bundle', (request) => vault.bundle(request));
   channel.handle('keyvault.certificates', () => vault.certificates());
   channel.handle('keyvault.certificate-chain', (request) => vault.certificateChain(request));
+  channel.handle('keyvault.certificate-revoked', (request) => vault.certificateRevoked(request));
   channel.handle('keyvault.import-certificate', (request) => vault.importCertificate(request));
   channel.handle('keyvault.delete-certificate', (request) => vault.deleteCertificate(request));
   channel.handle('keyvault.ca-root', () => vault.caRoot());

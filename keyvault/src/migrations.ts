@@ -108,6 +108,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'certificate issuer directory and revocation',
+    sql: `
+      -- The ACME directory URL of the CA that issued a certificate, so that
+      -- renewal information (RFC 9773) is asked of that CA; null for an
+      -- imported or local-CA certificate, or one kept before this version.
+      ALTER TABLE certificates ADD COLUMN directory_url TEXT
+        CHECK (directory_url IS NULL OR length(directory_url) BETWEEN 1 AND 2048);
+      -- When the acme-agent revoked it at the CA (RFC 8555 section 7.6): it
+      -- is not renewed from, and its replacement is ordered at once.
+      ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -227,7 +227,10 @@ export class KeyVault {
     const identifiers = normalizeIdentifiers(request.identifiers);
     const chain = await checkChain(request.chainPem, { publicKey: pair.publicKey, identifiers });
     const id = newId('crt');
-    this.store.putCertificate(certificateRecord(id, request.keyId, chain));
+    this.store.putCertificate({
+      ...certificateRecord(id, request.keyId, chain),
+      ...(request.directoryUrl ? { directoryUrl: request.directoryUrl } : {}),
+    });
     return summary(this.store, id);
   }
 
@@ -284,6 +287,13 @@ export class KeyVault {
   ): Result<'keyvault.certificate-chain'> {
     const stored = this.store.getCertificate(request.certificateId);
     return stored ? { chainPem: stored.chainPem } : null;
+  }
+
+  /** Keep that the CA revoked a certificate; the acme-agent then renews from no revoked one. */
+  certificateRevoked(
+    request: RequestPayload<'keyvault.certificate-revoked'>,
+  ): Result<'keyvault.certificate-revoked'> {
+    return summaryOf(this.store.markRevoked(request.certificateId));
   }
 
   certificates(): Result<'keyvault.certificates'> {
@@ -376,6 +386,8 @@ function summaryOf(info: CertificateInfo): Result<'keyvault.store-chain'> {
     issuer: info.issuer,
     serial: info.serial,
     ariCertId: info.ariCertId ?? null,
+    directoryUrl: info.directoryUrl ?? null,
+    revokedAt: info.revokedAt === undefined ? null : new Date(info.revokedAt).toISOString(),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   checkNewKey,
   checkText,
   checkTime,
+  checkUrl,
   invalid,
   type CheckedKey,
   type Identifier,
@@ -71,6 +72,8 @@ export interface NewCertificate {
   ariCertId?: string;
   /** Certificates this one replaces; they are kept, marked, until pruned after they expire. */
   replaces?: string[];
+  /** The ACME directory URL of the CA that issued it; absent for imported and local-CA ones. */
+  directoryUrl?: string;
 }
 
 export interface CertificateInfo {
@@ -85,6 +88,10 @@ export interface CertificateInfo {
   createdAt: number;
   /** The certificate that replaced this one (which may since have been deleted). */
   replacedBy: string | undefined;
+  /** The ACME directory URL of the CA that issued it, when known. */
+  directoryUrl: string | undefined;
+  /** When it was revoked at the CA. */
+  revokedAt: number | undefined;
 }
 
 export interface StoredCertificate extends CertificateInfo {
@@ -158,6 +165,8 @@ export interface CertificateRow {
   ari_cert_id: string | null;
   created_at: number;
   replaced_by: string | null;
+  directory_url: string | null;
+  revoked_at: number | null;
 }
 
 export interface ChallengeRow {
@@ -180,9 +189,10 @@ export function checkNewKeyFor(key: NewKey, keyId: string): CheckedKey {
 }
 
 export function checkNewCertificate(input: NewCertificate): Required<
-  Omit<NewCertificate, 'key' | 'ariCertId'>
+  Omit<NewCertificate, 'key' | 'ariCertId' | 'directoryUrl'>
 > & {
   ariCertId: string | undefined;
+  directoryUrl: string | undefined;
 } {
   const notBefore = checkTime(input.notBefore, 'notBefore');
   const notAfter = checkTime(input.notAfter, 'notAfter');
@@ -211,6 +221,8 @@ export function checkNewCertificate(input: NewCertificate): Required<
     serial,
     ariCertId,
     replaces: replaces.map((id, index) => checkId(id, `replaces[${index}]`)),
+    directoryUrl:
+      input.directoryUrl === undefined ? undefined : checkUrl(input.directoryUrl, 'directoryUrl'),
   };
 }
 
@@ -251,6 +263,8 @@ export function toCertificateInfo(row: CertificateRow): CertificateInfo {
     ariCertId: row.ari_cert_id ?? undefined,
     createdAt: row.created_at,
     replacedBy: row.replaced_by ?? undefined,
+    directoryUrl: row.directory_url ?? undefined,
+    revokedAt: row.revoked_at ?? undefined,
   };
 }
 

@@ -625,6 +625,44 @@ describe('vault store: records', () => {
     assert.equal(store.deleteCertificate('c2'), false);
   });
 
+  it('keeps the CA that issued a certificate, and its revocation, across a reopen', (t) => {
+    const data = tempDataDir();
+    t.after(data.remove);
+    const directoryUrl = 'https://ca.test/directory';
+    {
+      const { store } = openVaultStore({ dataDir: data.dir, env: {} });
+      try {
+        store.putCertificate({
+          ...certificate('c1', 'k1', ['a.test'], { directoryUrl }),
+          key: makeQuickKey('k1').key,
+        });
+        store.putCertificate({ ...certificate('c2', 'k1', ['b.test']) });
+        assert.equal(store.markRevoked('c1', NOW).revokedAt, NOW);
+        assert.equal(store.markRevoked('c1', NOW + HOUR).revokedAt, NOW, 'the first time stays');
+        assert.throws(
+          () => store.markRevoked('c9', NOW),
+          isStoreError('unknown_certificate', 'id'),
+        );
+        assert.throws(() => store.markRevoked('../c1', NOW), isStoreError('invalid_input', 'id'));
+      } finally {
+        store.close();
+      }
+    }
+    const store = open(t, data.dir);
+    const listed = store.listCertificates();
+    const a = listed.find((info) => info.id === 'c1');
+    const b = listed.find((info) => info.id === 'c2');
+    assert.equal(a?.directoryUrl, directoryUrl);
+    assert.equal(a.revokedAt, NOW);
+    assert.equal(b?.directoryUrl, undefined, 'an imported certificate has no CA directory');
+    assert.equal(b?.revokedAt, undefined);
+    assert.throws(
+      () => store.putCertificate(certificate('c3', 'k1', ['c.test'], { directoryUrl: 'ftp://x' })),
+      isStoreError('invalid_input', 'directoryUrl'),
+    );
+    assert.equal(store.getCertificate('c3'), undefined);
+  });
+
   it('keeps one challenge certificate per identifier, with its own key', (t) => {
     const data = tempDataDir();
     t.after(data.remove);

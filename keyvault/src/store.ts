@@ -104,7 +104,7 @@ export type OpenVaultStoreOptions = OpenVaultDatabaseOptions;
 
 const CERTIFICATE_INFO_COLUMNS =
   'c.id, c.key_id, c.identifiers, c.not_before, c.not_after, c.issuer, c.serial, ' +
-  'c.ari_cert_id, c.created_at, c.replaced_by';
+  'c.ari_cert_id, c.created_at, c.replaced_by, c.directory_url, c.revoked_at';
 
 export class VaultStore {
   readonly path: string;
@@ -277,8 +277,8 @@ export class VaultStore {
         const createdAt = this.#now();
         this.#run(
           `INSERT INTO certificates (id, key_id, chain_pem, identifiers, not_before, not_after,
-             issuer, serial, ari_cert_id, created_at, replaced_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+             issuer, serial, ari_cert_id, created_at, replaced_by, directory_url, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)`,
           certificate.id,
           certificate.keyId,
           certificate.chainPem,
@@ -289,6 +289,7 @@ export class VaultStore {
           certificate.serial,
           certificate.ariCertId ?? null,
           createdAt,
+          certificate.directoryUrl ?? null,
         );
         for (const identifier of certificate.identifiers) {
           this.#run(
@@ -317,6 +318,8 @@ export class VaultStore {
           ariCertId: certificate.ariCertId,
           createdAt,
           replacedBy: undefined,
+          directoryUrl: certificate.directoryUrl,
+          revokedAt: undefined,
         };
       });
     } finally {
@@ -378,6 +381,34 @@ export class VaultStore {
     if (!row) return undefined;
     const pkcs8 = openSealed(this.#masterKey, row.sealed, keyContext(row.key_id));
     return { certificate: toStoredCertificate(row), pkcs8 };
+  }
+
+  /**
+   * Records that a certificate was revoked at its CA, at `at` unless it was
+   * marked before (the first time stays). Throws StoreError
+   * `unknown_certificate` when there is none.
+   */
+  markRevoked(id: string, at: number = this.#now()): CertificateInfo {
+    checkId(id, 'id');
+    checkTime(at, 'at');
+    return this.#write(() => {
+      this.#run(
+        'UPDATE certificates SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?',
+        at,
+        id,
+      );
+      const row = this.#certificateRow(id);
+      if (!row) {
+        throw new StoreError(
+          'unknown_certificate',
+          `There is no certificate ${id} to mark revoked.`,
+          {
+            field: 'id',
+          },
+        );
+      }
+      return toCertificateInfo(row);
+    });
   }
 
   /**

@@ -231,6 +231,18 @@ describe('the ACME account and revocation, against Pebble', () => {
 
     const secondSerial = await certified(name, firstSerial);
     assert.notEqual(secondSerial, firstSerial);
+    // The vault keeps the revocation, so a restarted acme-agent renews from nothing revoked.
+    const after = (
+      (await api('GET', '/v1/certificates')).body as {
+        certificates: { certificateId: string; revokedAt: string | null; directoryUrl: string }[];
+      }
+    ).certificates;
+    const old = after.find((row) => row.certificateId === certificate.certificateId);
+    assert.ok(old?.revokedAt, JSON.stringify(old));
+    assert.equal(old.directoryUrl, pebble.directoryUrl);
+    const table = await cli('certificates', 'list');
+    const line = table.stdout.split('\n').find((row) => row.startsWith(certificate.certificateId));
+    assert.match(line ?? '', /\(revoked\)/, table.stdout);
     const event = (await events()).find((row) => row.type === 'certificate_revoked')?.payload;
     assert.equal(event?.reason, 1);
     assert.equal(event.problem, undefined);

@@ -235,11 +235,21 @@ describe('keyvault over IPC', () => {
     assert.equal(signed.code, 0, signed.stderr);
     const chainPem = fs.readFileSync(leafFile, 'utf8') + fs.readFileSync(ca.cert, 'utf8');
 
-    const stored = await okOf<{ certificateId: string; issuer: string; serial: string }>(
-      'keyvault.store-chain',
-      { keyId: made.keyId, identifiers, chainPem },
-    );
+    const stored = await okOf<{
+      certificateId: string;
+      issuer: string;
+      serial: string;
+      directoryUrl: string | null;
+      revokedAt: string | null;
+    }>('keyvault.store-chain', {
+      keyId: made.keyId,
+      identifiers,
+      chainPem,
+      directoryUrl: DIRECTORY,
+    });
     assert.match(stored.issuer, /CN=Test CA/);
+    assert.equal(stored.directoryUrl, DIRECTORY, 'the CA that issued it is kept');
+    assert.equal(stored.revokedAt, null);
     const serial = await run('openssl', ['x509', '-in', leafFile, '-noout', '-serial']);
     assert.equal(
       BigInt(`0x${stored.serial}`),
@@ -263,6 +273,19 @@ describe('keyvault over IPC', () => {
       chainPem,
     });
     assert.equal(wrongNames.error?.reason, 'identifiers_mismatch');
+
+    // Revoked at the CA: the vault keeps when, once.
+    const revoked = await okOf<{ revokedAt: string | null }>('keyvault.certificate-revoked', {
+      certificateId: stored.certificateId,
+    });
+    assert.ok(revoked.revokedAt && Date.parse(revoked.revokedAt) <= Date.now());
+    const again = await okOf<{ revokedAt: string | null }>('keyvault.certificate-revoked', {
+      certificateId: stored.certificateId,
+    });
+    assert.equal(again.revokedAt, revoked.revokedAt);
+    const { certificates } = await supervisor.supervisor.ask('keyvault.certificates', {});
+    const listed = certificates.find((row) => row.certificateId === stored.certificateId);
+    assert.equal(listed?.revokedAt, revoked.revokedAt);
   });
 
   it('makes tls-alpn-01 certificates with the critical acmeIdentifier digest', async () => {
@@ -318,6 +341,24 @@ describe('keyvault over IPC', () => {
       ],
       ['keyvault.bundle', { identifier: { type: 'dns', value: 'localhost' } }, 'forbidden', ''],
       ['keyvault.ca-root', {}, 'forbidden', ''],
+      [
+        'keyvault.certificate-revoked',
+        { certificateId: 'crt_nothere' },
+        'handler_failed',
+        'unknown_certificate',
+      ],
+      ['keyvault.certificate-revoked', { certificateId: '../crt' }, 'invalid_payload', ''],
+      [
+        'keyvault.store-chain',
+        {
+          keyId: 'key_x',
+          identifiers: [{ type: 'dns', value: 'a.test' }],
+          chainPem: '',
+          directoryUrl: 'file:///etc',
+        },
+        'invalid_payload',
+        '',
+      ],
     ];
     for (const [type, payload, code, reason] of refusals) {
       const answer = await ask(type, payload);

@@ -4,10 +4,14 @@
  * a running Gatehouse renews on its own inside it, naming the old
  * certificate in the new order's `replaces` (as Pebble's order resource
  * echoes it), and switches to the new certificate while a client opening
- * a new TLS connection per HTTPS request sees no failure.
+ * a new TLS connection per HTTPS request sees no failure. With several
+ * CAs, the window comes from the CA that issued the certificate.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { controlRequest } from '@gatehouse/gateway/control';
@@ -32,6 +36,7 @@ interface CertificateRow {
   serial: string;
   ariCertId: string | null;
   identifiers: { value: string }[];
+  directoryUrl: string | null;
 }
 
 /** One HTTPS request on a new TLS connection; resolves with the served leaf's serial. */
@@ -184,5 +189,68 @@ describe('renewal through ACME Renewal Information (Pebble 2.6)', () => {
       );
       assert.ok(renewAt >= start && renewAt <= end, JSON.stringify(event));
     }
+  });
+});
+
+describe('renewal information from the CA that issued the certificate (Pebble 2.6)', () => {
+  let pebble: Pebble | undefined;
+  let gatehouse: Gatehouse | undefined;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-renewal-issuer-'));
+
+  before(async () => {
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    pebble = await Pebble.start({ httpPort, tlsPort: httpsPort, version: '2.6' });
+    // The first CA cannot be reached: every order, renewals included, starts
+    // there and falls through to Pebble, which issues.
+    const issuers = path.join(scratch, 'issuers.json');
+    fs.writeFileSync(
+      issuers,
+      JSON.stringify({
+        issuers: [
+          { directory: `https://127.0.0.1:${await freePort()}/dir` },
+          { directory: pebble.directoryUrl, trust: pebble.trustFile },
+        ],
+      }),
+    );
+    gatehouse = await Gatehouse.start({
+      httpsPort,
+      httpPort,
+      workers: 1,
+      extraArgs: ['--acme-issuers', issuers, '--acme-challenge', 'tls-alpn-01'],
+    });
+  });
+  after(async () => {
+    await gatehouse?.cleanup();
+    await pebble?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("plans the renewal with the issuing CA's window, not the first CA's", async () => {
+    assert.ok(pebble && gatehouse);
+    const ga = gatehouse;
+    const name = 'issuer.renew.example.com';
+    const added = await run(GATEHOUSE_BIN, ['domains', 'add', name, '--data', ga.dataDir]);
+    assert.equal(added.code, 0, added.stderr);
+
+    const deadline = Date.now() + 60_000;
+    let scheduled: StoredEvent | undefined;
+    while (!scheduled && Date.now() < deadline) {
+      const all = await events(ga);
+      const obtained = all.find((event) => event.type === 'certificate_obtained');
+      scheduled = obtained
+        ? all.find((event) => event.type === 'renewal_scheduled' && event.id > obtained.id)
+        : undefined;
+      if (!scheduled) await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.ok(
+      scheduled,
+      `no renewal_scheduled after the certificate\n${ga.output.slice(-30).join('\n')}`,
+    );
+    // Only Pebble, which issued the certificate, knows its window.
+    assert.ok(scheduled.payload.windowStart, JSON.stringify(scheduled));
+
+    const stored = (await certificates(ga)).find((row) => row.identifiers[0]?.value === name);
+    assert.equal(stored?.directoryUrl, pebble.directoryUrl, 'the vault keeps the issuing CA');
   });
 });

@@ -16,6 +16,7 @@ interface CertificateRow {
   identifiers: { type: string; value: string }[];
   notAfter: string;
   issuer: string;
+  revokedAt: string | null;
 }
 
 // The sizes the keyvault accepts (gateway/src/ipc/keyvault-messages.ts),
@@ -49,7 +50,7 @@ export async function listCertificatesCommand(dataDir: string, json: boolean): P
       ...rows.map((row) => [
         row.certificateId,
         row.identifiers.map((identifier) => identifier.value).join(','),
-        row.notAfter,
+        row.revokedAt ? `${row.notAfter} (revoked)` : row.notAfter,
         row.issuer,
       ]),
     ]),

@@ -43,6 +43,10 @@ const certificateSummary = z
     issuer: z.string().max(1024),
     serial: z.string().max(128),
     ariCertId: z.string().max(512).nullable(),
+    /** The ACME directory URL of the CA that issued it; null for imported and local-CA ones. */
+    directoryUrl: url.nullable(),
+    /** When the acme-agent revoked it at its CA (ISO 8601); null when it did not. */
+    revokedAt: z.string().max(40).nullable(),
   })
   .strict();
 
@@ -148,10 +152,26 @@ export const KEYVAULT_REQUESTS = {
     handledBy: 'keyvault',
     senders: ['acme-agent'],
     timeoutMs: 5_000,
-    /** Keep an issued certificate chain after checking it against its key and identifiers. */
+    /**
+     * Keep an issued certificate chain after checking it against its key and
+     * identifiers; `directoryUrl` names the CA that issued it.
+     */
     payload: z
-      .object({ keyId: recordId, identifiers: z.array(identifier).min(1).max(100), chainPem: pem })
+      .object({
+        keyId: recordId,
+        identifiers: z.array(identifier).min(1).max(100),
+        chainPem: pem,
+        directoryUrl: url.optional(),
+      })
       .strict(),
+    result: certificateSummary,
+  },
+  'keyvault.certificate-revoked': {
+    handledBy: 'keyvault',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** The CA revoked this certificate (RFC 8555 section 7.6): keep that, across restarts. */
+    payload: z.object({ certificateId: recordId }).strict(),
     result: certificateSummary,
   },
   'keyvault.certificate-chain': {
