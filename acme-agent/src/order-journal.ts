@@ -8,15 +8,16 @@
  * of placing a second one with a second key; the record is cleared when
  * the chain is stored or the order is given up.
  *
- * Known gap: a crash after the CA created an order but before its URL was
- * journaled loses that order; the next attempt places a new one and the
- * first one expires unused at the CA. The same holds for a key the keyvault
- * made just before a crash that came before its id was journaled: it stays
- * in the vault unused.
+ * A crash after the CA created an order but before its URL was journaled
+ * leaves only the intent: the next attempt looks for that order among the
+ * account's orders (RFC 8555 section 7.1.2.1) and takes it up when it is
+ * still pending or ready; only when the CA lists none (or has no orders
+ * list) is a new one placed. Known gap: a key the keyvault made just before
+ * a crash that came before its id was journaled stays in the vault unused.
  */
 import { IpcError, type JournaledOrder, type RequestResult } from '@gatehouse/gateway/ipc';
 import type { Logger } from '@gatehouse/gateway/log';
-import type { AcmeIdentifier } from './acme/api.js';
+import type { AcmeIdentifier, OrderResource } from './acme/api.js';
 import { HttpError } from './acme/http.js';
 import { AcmeProblemError, describeProblem, parseProblem } from './acme/problem.js';
 import {
@@ -72,6 +73,8 @@ export class OrderJournal {
       created: (orderUrl) => save({ orderUrl }),
       keyMade: (orderUrl, keyId) => save({ orderUrl, keyId }),
       answering: (challengeUrl) => save({ answered: [...order.answered, challengeUrl] }),
+      refused: (challengeUrl) =>
+        save({ answered: order.answered.filter((url) => url !== challengeUrl) }),
       answered: (challengeUrl) => order.answered.includes(challengeUrl),
       resumes: worthResuming,
     };
@@ -147,10 +150,25 @@ async function resume(
   const { api, accountUrl, log } = context;
   const orderUrl = record.orderUrl;
   if (orderUrl === null) {
-    log.info('an order was about to be placed when the last attempt ended; placing it now', {
-      identifier: names(identifiers),
+    const placed = record.accountUrl === accountUrl ? await findPlaced(context, identifiers) : null;
+    if (!placed) {
+      log.info('an order was about to be placed when the last attempt ended; placing it now', {
+        identifier: names(identifiers),
+      });
+      return undefined;
+    }
+    await context.journal?.created(placed.url);
+    context.emit({
+      type: 'order_resumed',
+      identifiers,
+      issuer: context.issuer,
+      orderUrl: placed.url,
     });
-    return undefined;
+    log.info('order placed before the last attempt ended found at the CA; resumed', {
+      order_url: placed.url,
+      status: placed.order.status,
+    });
+    return completeOrder(context, identifiers, placed.url, placed.order, undefined);
   }
   if (record.accountUrl !== accountUrl) {
     log.info('journaled order belongs to another account; placing a new order', {
@@ -185,6 +203,50 @@ async function resume(
   context.emit({ type: 'order_resumed', identifiers, issuer: context.issuer, orderUrl });
   log.info('order resumed', { order_url: orderUrl, status: order.status });
   return completeOrder(context, identifiers, orderUrl, order, record.keyId ?? undefined);
+}
+
+/** How many of an account's newest orders are read when looking for a lost one. */
+const MAX_ORDERS_LOOKED_AT = 20;
+
+/**
+ * The order for exactly these identifiers that the CA created for this
+ * account but whose URL was never journaled (the attempt ended between
+ * newOrder and the journal write): the newest one the account's orders
+ * list shows that is still pending or ready and not expired. Null when
+ * there is none, or the CA offers no list; a CA out of reach throws, so
+ * the intent is kept for the next attempt.
+ */
+async function findPlaced(
+  context: OrderContext,
+  identifiers: AcmeIdentifier[],
+): Promise<{ url: string; order: OrderResource } | null> {
+  const { api, accountUrl, log } = context;
+  const key = namesKey(identifiers);
+  try {
+    const account = await api.updateAccount(accountUrl, null);
+    if (!account.orders) return null;
+    const urls = await api.listOrders(accountUrl, account.orders);
+    // CAs list oldest first (Pebble, Boulder): look from the newest.
+    for (const url of urls.slice(-MAX_ORDERS_LOOKED_AT).reverse()) {
+      const order = (await api.getOrder(accountUrl, url)).body;
+      const expires = order.expires === undefined ? Infinity : Date.parse(order.expires);
+      if (
+        (order.status === 'pending' || order.status === 'ready') &&
+        expires > Date.now() &&
+        namesKey(order.identifiers) === key
+      ) {
+        return { url, order };
+      }
+    }
+    return null;
+  } catch (error) {
+    if (worthResuming(error)) throw error;
+    log.info("could not read the account's orders; placing a new order", {
+      identifier: names(identifiers),
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return null;
+  }
 }
 
 /** A CA that no longer knows the order, or no longer lets this account read it. */

@@ -23,7 +23,7 @@ import {
   type ChallengeResource,
   type OrderResource,
 } from './acme/api.js';
-import { parseProblem } from './acme/problem.js';
+import { AcmeProblemError, parseProblem } from './acme/problem.js';
 import { dns01Answer } from './dns/dns01.js';
 import type { DnsProvider } from './dns/provider.js';
 import { profileRequest } from './certificate-profile.js';
@@ -74,6 +74,8 @@ export interface OrderSteps {
   keyMade(orderUrl: string, keyId: string): Promise<void>;
   /** Before the CA is told to validate a challenge: a resumed order does not tell it twice. */
   answering(challengeUrl: string): Promise<void>;
+  /** The CA refused that answer with a problem document: the next attempt answers again. */
+  refused(challengeUrl: string): Promise<void>;
   /** Whether an earlier attempt told the CA to validate this challenge already. */
   answered(challengeUrl: string): boolean;
   /**
@@ -272,7 +274,18 @@ async function authorize(
     if (!answered) {
       answered = true;
       await context.journal?.answering(challenge.url);
-      await api.respondToChallenge(accountUrl, challenge.url);
+      try {
+        await api.respondToChallenge(accountUrl, challenge.url);
+      } catch (error) {
+        // A problem document (badNonce, rateLimited, ...) means the CA did
+        // not take the answer: nothing validates until it is sent again.
+        // Without one (a timeout, a lost connection) it may have.
+        if (error instanceof AcmeProblemError) {
+          answered = false;
+          await context.journal?.refused(challenge.url);
+        }
+        throw error;
+      }
     }
     const settled = await poll(
       () => api.getAuthorization(accountUrl, url),

@@ -3,7 +3,9 @@
  * validates (no PEBBLE_VA_NOSLEEP), each of the acme-agent, the keyvault and
  * a worker is killed with SIGKILL while an order waits for validation. The
  * certificate is still obtained, once: one order, one certificate_obtained
- * event, one certificate in the vault, and it is served.
+ * event, one certificate in the vault, and it is served. An order the CA
+ * created in the moment the acme-agent died, before Gatehouse kept its URL,
+ * is found again among the account's orders.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -21,6 +23,7 @@ import {
   until,
   vaultCertificates,
 } from './harness/acme-checks.js';
+import { CaProxy } from './harness/ca-proxy.js';
 import { Gatehouse } from './harness/gatehouse.js';
 import { Pebble } from './harness/pebble.js';
 import { freePort } from './harness/ports.js';
@@ -166,5 +169,82 @@ describe('an order in flight survives kill -9 of the supervisor', () => {
       assert.ok(count(events, 'order_resumed') >= 1, `resumed: ${summary}`);
       assert.equal(count(events, 'order_created'), 1, `no second order: ${summary}`);
     }
+  });
+});
+
+describe('orders the CA created or refused at the moment of a failure', () => {
+  let pebble: Pebble | undefined;
+  let proxy: CaProxy | undefined;
+  let gatehouse: Gatehouse | undefined;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-lost-order-'));
+  const rootFile = path.join(scratch, 'pebble-root.pem');
+
+  before(async () => {
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    pebble = await Pebble.start({ httpPort, tlsPort: httpsPort });
+    // Gatehouse reaches Pebble only through the proxy, which fails on cue.
+    proxy = await CaProxy.start(path.join(scratch, 'proxy'), pebble);
+    gatehouse = await Gatehouse.start({
+      httpsPort,
+      httpPort,
+      workers: 1,
+      env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1,2,3' },
+      extraArgs: [
+        ...['--acme-directory', proxy.directoryUrl, '--acme-trust', proxy.trustFile],
+        ...['--acme-challenge', 'tls-alpn-01'],
+      ],
+    });
+    fs.writeFileSync(rootFile, await pebble.rootPem());
+  });
+
+  after(async () => {
+    await gatehouse?.cleanup();
+    await proxy?.stop();
+    await pebble?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("finds an order lost in a crash among the account's orders, and places no second", async () => {
+    assert.ok(gatehouse && proxy);
+    const ga = gatehouse;
+    // The CA creates the first order; the acme-agent dies before it reads the answer.
+    let killed: number | undefined;
+    proxy.onNewOrder = async () => {
+      if (killed !== undefined) return 'pass';
+      const agent = (await ga.processes()).find((row) => row.role === 'acme-agent');
+      assert.ok(agent?.pid, 'a running acme-agent');
+      killed = agent.pid;
+      process.kill(agent.pid, 'SIGKILL');
+      return 'drop';
+    };
+    const name = 'lost-order.crash.example';
+    await addDomain(ga, name);
+
+    await certified(ga, name, rootFile, 120_000);
+    const events = await acmeEvents(ga, name);
+    const summary = summarize(events);
+    assert.ok(killed, 'the acme-agent was killed at newOrder');
+    assert.equal(proxy.ordersCreated, 1, `the CA created one order only: ${summary}`);
+    assert.ok(count(events, 'order_resumed') >= 1, `the new agent took it up: ${summary}`);
+    assert.equal(count(events, 'certificate_obtained'), 1, summary);
+    assert.equal((await vaultCertificates(ga, name)).length, 1);
+  });
+
+  it('answers a challenge again when the CA refused the first answer', async () => {
+    assert.ok(gatehouse && proxy);
+    proxy.failChallengeAnswers = 1;
+    const name = 'refused-answer.crash.example';
+    await addDomain(gatehouse, name);
+    await certified(gatehouse, name, rootFile, 60_000);
+    const events = await acmeEvents(gatehouse, name);
+    const summary = summarize(events);
+    assert.equal(proxy.failChallengeAnswers, 0, 'the answer was refused once');
+    assert.ok(
+      events.some((event) => event.payload.problem?.type.endsWith(':serverInternal')),
+      summary,
+    );
+    assert.equal(count(events, 'order_created'), 1, `the same order, taken up: ${summary}`);
+    assert.equal(count(events, 'certificate_obtained'), 1, summary);
   });
 });

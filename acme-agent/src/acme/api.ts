@@ -25,6 +25,9 @@ export const accountSchema = z
   .loose();
 export type AccountResource = z.infer<typeof accountSchema>;
 
+/** RFC 8555 section 7.1.2.1: one page of an account's orders. */
+export const ordersListSchema = z.object({ orders: z.array(z.url().max(2048)).max(1_000) }).loose();
+
 /** RFC 8555 section 7.1.3. */
 export const orderSchema = z
   .object({
@@ -109,6 +112,29 @@ export class AcmeApi {
   /** POST-as-GET an order (section 7.1.3), with the CA's Retry-After. */
   getOrder(accountUrl: string, url: string): Promise<SignedResponse<OrderResource>> {
     return this.wire.post(url, null, accountUrl, this.sign, orderSchema, [200]);
+  }
+
+  /**
+   * The URLs of an account's orders (section 7.1.2.1), following at most
+   * `maxPages` pages of `Link: rel="next"`. The CA may leave orders out.
+   */
+  async listOrders(accountUrl: string, ordersUrl: string, maxPages = 5): Promise<string[]> {
+    const urls: string[] = [];
+    let page: string | undefined = ordersUrl;
+    for (let n = 0; page !== undefined && n < maxPages; n += 1) {
+      const response: SignedResponse<z.infer<typeof ordersListSchema>> = await this.wire.post(
+        page,
+        null,
+        accountUrl,
+        this.sign,
+        ordersListSchema,
+        [200],
+      );
+      urls.push(...response.body.orders);
+      const next = response.links.find((link) => link.rel === 'next');
+      page = next ? new URL(next.url, page).toString() : undefined;
+    }
+    return urls;
   }
 
   /** POST-as-GET an authorization (section 7.5). */

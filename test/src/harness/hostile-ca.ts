@@ -223,7 +223,7 @@ export class HostileCa {
 }
 
 /** A certificate for IP 127.0.0.1 from the throwaway CA, as PEM. */
-async function serverCertificate(
+export async function serverCertificate(
   dir: string,
   ca: { cert: string; key: string },
 ): Promise<{ cert: string; key: string }> {
