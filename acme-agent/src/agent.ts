@@ -195,17 +195,27 @@ export class CertificateAgent {
 
   /**
    * Charge each CA's new-order cap with the orders it created within its
-   * period before this agent started (kept in state.db by the supervisor),
-   * so that a restart does not hand out a fresh burst the CA still counts.
+   * period before this agent started, and restore the pauses a CA asked
+   * for (both kept in state.db by the supervisor), so that a restart does
+   * not hand out a fresh burst the CA still counts.
    */
   async #restoreCaps(): Promise<void> {
     const now = Date.now();
     const longest = Math.max(
       ...this.#issuers.map((issuer) => issuer.config.newOrderLimit.periodSeconds * 1000),
     );
-    const { newOrders } = await this.options.ask('supervisor.new-orders', {
+    const { newOrders, pauses } = await this.options.ask('supervisor.order-caps', {
       since: Math.max(0, now - longest),
     });
+    for (const pause of pauses) {
+      const issuer = this.#issuers.find((each) => each.config.directoryUrl === pause.issuer);
+      if (!issuer) continue;
+      issuer.limiter.pauseUntil(pause.until);
+      this.options.log.info('the CA asked for no new orders before a restart; still waiting', {
+        issuer: pause.issuer,
+        until: new Date(pause.until).toISOString(),
+      });
+    }
     for (const issuer of this.#issuers) {
       const { directoryUrl, newOrderLimit } = issuer.config;
       const since = now - newOrderLimit.periodSeconds * 1000;
@@ -220,6 +230,20 @@ export class CertificateAgent {
         period_seconds: newOrderLimit.periodSeconds,
       });
     }
+  }
+
+  /** Start no order at this CA before `until`, also after a restart (state.db). */
+  #pause(issuer: IssuerState, until: number): void {
+    issuer.limiter.pauseUntil(until);
+    const directoryUrl = issuer.config.directoryUrl;
+    this.options
+      .ask('supervisor.ca-paused', { issuer: directoryUrl, until })
+      .catch((error: unknown) => {
+        this.options.log.warn('could not keep the CA pause; it holds until a restart', {
+          issuer: directoryUrl,
+          error,
+        });
+      });
   }
 
   #enqueue(name: string): void {
@@ -351,7 +375,7 @@ export class CertificateAgent {
     let delay = wrapped ? base + Math.floor(Math.random() * base * 0.2) : FAILOVER_DELAY_MS;
     if (error instanceof AcmeProblemError && error.retryAfter !== undefined) {
       // A rate limit holds for the whole CA; another CA is not bound by it.
-      if (error.kind === 'rateLimited') issuer.limiter.pauseUntil(error.retryAfter);
+      if (error.kind === 'rateLimited') this.#pause(issuer, error.retryAfter);
       if (next === index) delay = Math.max(delay, error.retryAfter - Date.now());
     }
     // A key or account problem at the CA may mean the account is gone: make sure again next time.

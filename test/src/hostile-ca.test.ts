@@ -4,7 +4,8 @@
  * a redirect to itself, and an answer that trickles on past the timeout.
  * Each ends in a certificate_failed event whose problem says what the CA
  * did wrong; the acme-agent keeps running (no restart), Gatehouse keeps
- * serving, and /v1/health stays 200.
+ * serving, and /v1/health stays 200. A CA's rateLimited pause holds, also
+ * for an acme-agent started again.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -14,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { acmeEvents, addDomain, until } from './harness/acme-checks.js';
 import { run } from './harness/clients.js';
 import { Gatehouse } from './harness/gatehouse.js';
-import { HostileCa, type HostileFault } from './harness/hostile-ca.js';
+import { HostileCa, type HostileFault, RATE_LIMIT_SECONDS } from './harness/hostile-ca.js';
 
 const CASES: { fault: HostileFault; type: string; detail: RegExp; waitMs: number }[] = [
   {
@@ -107,4 +108,60 @@ describe('a hostile CA', () => {
       assert.equal(page.stdout, '200');
     });
   }
+});
+
+describe('a CA that answers rateLimited with Retry-After', () => {
+  let ca: HostileCa | undefined;
+  let gatehouse: Gatehouse | undefined;
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-rate-limited-test-'));
+
+  before(async () => {
+    ca = await HostileCa.start(scratch);
+    ca.fault = 'rate_limited';
+    gatehouse = await Gatehouse.start({
+      workers: 1,
+      env: { GATEHOUSE_ACME_RETRY_SCHEDULE: '1' },
+      extraArgs: ['--acme-directory', ca.directoryUrl, '--acme-trust', ca.trustFile],
+    });
+  });
+
+  after(async () => {
+    await gatehouse?.cleanup();
+    await ca?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('orders nothing there until then, also after the acme-agent is killed', async () => {
+    assert.ok(ca && gatehouse);
+    const ga = gatehouse;
+    const hostile = ca;
+    const name = 'limited.hostile.example';
+    await addDomain(ga, name);
+    const failed = await until('a rateLimited certificate_failed', 30_000, async () =>
+      (await acmeEvents(ga, name)).find((event) => event.type === 'certificate_failed'),
+    );
+    assert.match(failed.payload.problem?.type ?? '', /:rateLimited$/);
+    const retryAt = Date.parse(failed.payload.retryAt ?? '');
+    assert.ok(retryAt > Date.now() + (RATE_LIMIT_SECONDS - 60) * 1000, failed.payload.retryAt);
+
+    const agent = (await ga.processes()).find((row) => row.role === 'acme-agent');
+    assert.ok(agent?.pid);
+    const ordersBefore = hostile.seen.filter((line) => line === 'POST /order').length;
+    process.kill(agent.pid, 'SIGKILL');
+
+    // The new agent queues the name behind the CA's pause instead of ordering it.
+    const queued = await until('order_queued from the new acme-agent', 30_000, async () =>
+      (await acmeEvents(ga, name)).find((event) => event.type === 'order_queued'),
+    );
+    assert.equal(queued.payload.waitReason, 'ca_rate_limited', JSON.stringify(queued.payload));
+    const orderAt = Date.parse(queued.payload.orderAt ?? '');
+    assert.ok(Math.abs(orderAt - retryAt) < 60_000, `${queued.payload.orderAt} ~ retryAt`);
+    const replaced = (await ga.processes()).find((row) => row.role === 'acme-agent');
+    assert.ok(replaced?.pid && replaced.pid !== agent.pid, JSON.stringify(replaced));
+    assert.equal(
+      hostile.seen.filter((line) => line === 'POST /order').length,
+      ordersBefore,
+      'no newOrder after the restart',
+    );
+  });
 });

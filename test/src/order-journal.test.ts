@@ -78,20 +78,34 @@ describe('the order journal over IPC', () => {
     assert.deepEqual(await list(), []);
   });
 
-  it('lists when the CA created each order, even after the record is cleared', async () => {
+  it('lists the orders CAs created, even once cleared, and the pauses CAs asked for', async () => {
     assert.ok(agent);
     const since = Date.now() - 60_000;
-    const answer = await agent.ask<{ newOrders: { issuer: string; createdAt: number }[] }>(
-      'supervisor.new-orders',
-      { since },
-    );
+    const answer = await agent.ask<{
+      newOrders: { issuer: string; createdAt: number }[];
+      pauses: unknown[];
+    }>('supervisor.order-caps', { since });
     assert.ok(answer.ok, JSON.stringify(answer.error));
     // The test above saved one order URL (then the same one again with a key).
     assert.equal(answer.ok.newOrders.length, 1, JSON.stringify(answer.ok));
     assert.equal(answer.ok.newOrders[0]?.issuer, ORDER.issuer);
     assert.ok((answer.ok.newOrders[0]?.createdAt ?? 0) >= since);
+    assert.deepEqual(answer.ok.pauses, []);
+    const paused = await agent.ask('supervisor.ca-paused', {
+      issuer: ORDER.issuer,
+      until: Date.now() + 600_000,
+    });
+    assert.deepEqual(paused, { ok: {} });
+    const after = await agent.ask<{ pauses: { issuer: string }[] }>('supervisor.order-caps', {
+      since,
+    });
+    assert.equal(after.ok?.pauses[0]?.issuer, ORDER.issuer, JSON.stringify(after));
+    for (const bad of [{ issuer: 'ftp://x', until: 1 }, { issuer: ORDER.issuer }]) {
+      const refused: Answer = await agent.ask('supervisor.ca-paused', bad);
+      assert.equal(refused.error?.code, 'invalid_payload', JSON.stringify(refused));
+    }
     for (const payload of [{ since: -1 }, { since: 'yesterday' }, {}, { since: 0, extra: 1 }]) {
-      const refused: Answer = await agent.ask('supervisor.new-orders', payload);
+      const refused: Answer = await agent.ask('supervisor.order-caps', payload);
       assert.equal(refused.error?.code, 'invalid_payload', JSON.stringify(refused));
     }
   });
@@ -119,7 +133,8 @@ describe('the order journal over IPC', () => {
       'supervisor.order-journal',
       'supervisor.order-journal-save',
       'supervisor.order-journal-clear',
-      'supervisor.new-orders',
+      'supervisor.order-caps',
+      'supervisor.ca-paused',
     ] as const) {
       assert.equal(mayRequest('acme-agent', type), true);
       for (const role of ['worker', 'keyvault'] as const) {

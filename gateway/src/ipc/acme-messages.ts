@@ -301,14 +301,14 @@ export const ACME_REQUESTS = {
       .strict(),
     result: z.object({ cleared: z.boolean() }).strict(),
   },
-  'supervisor.new-orders': {
+  'supervisor.order-caps': {
     handledBy: 'supervisor',
     senders: ['acme-agent'],
     timeoutMs: 5_000,
     /**
-     * When each CA created an order for Gatehouse since `since` (epoch ms),
-     * oldest first (the last week at most): a restarted acme-agent charges
-     * them to its new-order caps.
+     * What a restarted acme-agent charges to its per-CA caps: when each CA
+     * created an order for Gatehouse since `since` (epoch ms; oldest first,
+     * the last week at most), and the rateLimited pauses not yet over.
      */
     payload: z.object({ since: z.number().int().min(0) }).strict(),
     result: z
@@ -323,8 +323,31 @@ export const ACME_REQUESTS = {
               .strict(),
           )
           .max(100_000),
+        pauses: z
+          .array(
+            z
+              .object({
+                issuer: z.url({ protocol: /^https?$/ }).max(2048),
+                until: z.number().int().min(0),
+              })
+              .strict(),
+          )
+          .max(1_000),
       })
       .strict(),
+  },
+  'supervisor.ca-paused': {
+    handledBy: 'supervisor',
+    senders: ['acme-agent'],
+    timeoutMs: 5_000,
+    /** The CA answered rateLimited with Retry-After: no new order there before `until` (epoch ms). */
+    payload: z
+      .object({
+        issuer: z.url({ protocol: /^https?$/ }).max(2048),
+        until: z.number().int().min(0),
+      })
+      .strict(),
+    result: z.object({}).strict(),
   },
   'acme.domains-changed': {
     handledBy: 'acme-agent',

@@ -59,7 +59,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 3,
-    name: 'acme new orders',
+    name: 'acme new orders and rate-limit pauses',
     sql: `
       -- When each CA created an order for Gatehouse (a new order URL in the
       -- journal), so that the acme-agent's new-order cap survives its restart
@@ -69,6 +69,13 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at INTEGER NOT NULL
       ) STRICT;
       CREATE INDEX acme_new_orders_by_time ON acme_new_orders (created_at);
+
+      -- Until when a CA asked for no new orders (rateLimited with
+      -- Retry-After), so that a restarted acme-agent waits too.
+      CREATE TABLE acme_ca_pauses (
+        issuer TEXT PRIMARY KEY CHECK (length(issuer) BETWEEN 1 AND 2048),
+        until INTEGER NOT NULL
+      ) STRICT;
     `,
   },
 ];

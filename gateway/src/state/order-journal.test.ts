@@ -137,6 +137,36 @@ describe('order journal in state.db', () => {
     assert.deepEqual(reopened.orders.newOrders(second.createdAt), counted.slice(1));
   });
 
+  it("keeps a CA's rateLimited pause across a reopen, the later one winning, until it ends", (t) => {
+    const { store, dir } = openStore(t);
+    const now = Date.UTC(2026, 0, 1);
+    store.orders.pause(ISSUER, now + 3_600_000);
+    store.orders.pause(ISSUER, now + 60_000);
+    store.orders.pause('https://other.test/dir', now + 120_000);
+    assert.throws(
+      () => {
+        store.orders.pause('', now);
+      },
+      (error: unknown) => error instanceof OrderJournalError && error.code === 'invalid_order',
+    );
+    assert.throws(
+      () => {
+        store.orders.pause(ISSUER, -1);
+      },
+      (error: unknown) => error instanceof OrderJournalError && error.code === 'invalid_order',
+    );
+    store.close();
+
+    const reopened = openStore(t, dir).store;
+    assert.deepEqual(reopened.orders.pauses(now), [
+      { issuer: ISSUER, until: now + 3_600_000 },
+      { issuer: 'https://other.test/dir', until: now + 120_000 },
+    ]);
+    assert.deepEqual(reopened.orders.pauses(now + 120_000), [
+      { issuer: ISSUER, until: now + 3_600_000 },
+    ]);
+  });
+
   it('forgets new orders older than a week', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-journal-test-'));
     t.after(() => {

@@ -8,9 +8,9 @@
  * resume logic is the agent's (acme-agent/src/order-journal.ts).
  *
  * Each new order URL saved is also counted in acme_new_orders with its
- * time, so that a restarted acme-agent starts its per-CA new-order cap
- * where the last one left it rather than full (the CA's count survives
- * the restart too).
+ * time, and a CA's rateLimited pause is kept in acme_ca_pauses, so that a
+ * restarted acme-agent starts its per-CA caps where the last one left them
+ * rather than full (the CA's own count survives the restart too).
  */
 import type { Database, Statement } from 'better-sqlite3';
 
@@ -65,6 +65,15 @@ export interface NewOrder {
   createdAt: number;
 }
 
+/** A CA asked for no new orders until `until` (epoch ms). */
+export interface CaPause {
+  issuer: string;
+  until: number;
+}
+
+/** A pause beyond this is kept as this long: a CA's Retry-After is hours, not weeks. */
+export const MAX_PAUSE_MS = 7 * 24 * 3_600_000;
+
 export interface StoredOrder extends JournaledOrder {
   startedAt: number;
   updatedAt: number;
@@ -100,6 +109,9 @@ export class OrderJournalStore {
   readonly #countNewOrder: Statement<[string, number]>;
   readonly #trimNewOrders: Statement<[number, number]>;
   readonly #newOrders: Statement<[number, number], { issuer: string; created_at: number }>;
+  readonly #pause: Statement<[string, number]>;
+  readonly #pauses: Statement<[number], { issuer: string; until: number }>;
+  readonly #trimPauses: Statement<[number]>;
 
   constructor(
     private readonly db: Database,
@@ -140,6 +152,14 @@ export class OrderJournalStore {
          ORDER BY created_at DESC LIMIT ?)
        ORDER BY created_at`,
     );
+    this.#pause = db.prepare(
+      `INSERT INTO acme_ca_pauses (issuer, until) VALUES (?, ?)
+       ON CONFLICT (issuer) DO UPDATE SET until = max(until, excluded.until)`,
+    );
+    this.#pauses = db.prepare(
+      'SELECT issuer, until FROM acme_ca_pauses WHERE until > ? ORDER BY issuer',
+    );
+    this.#trimPauses = db.prepare('DELETE FROM acme_ca_pauses WHERE until <= ?');
   }
 
   /**
@@ -204,6 +224,33 @@ export class OrderJournalStore {
     return this.#newOrders
       .all(since, MAX_NEW_ORDERS)
       .map((row) => ({ issuer: row.issuer, createdAt: row.created_at }));
+  }
+
+  /**
+   * The CA at `issuer` asked for no new orders before `until` (epoch ms);
+   * a later pause already kept stays. Capped at MAX_PAUSE_MS from now.
+   */
+  pause(issuer: string, until: number): void {
+    if (typeof issuer !== 'string' || issuer.length < 1 || issuer.length > 2048) {
+      throw new OrderJournalError('invalid_order', 'A pause needs the CA directory URL as issuer.');
+    }
+    if (!Number.isSafeInteger(until) || until < 0) {
+      throw new OrderJournalError('invalid_order', 'A pause needs an end time in epoch ms.');
+    }
+    this.requireOpen();
+    const now = this.now();
+    this.db
+      .transaction(() => {
+        this.#trimPauses.run(now);
+        this.#pause.run(issuer, Math.min(until, now + MAX_PAUSE_MS));
+      })
+      .immediate();
+  }
+
+  /** The pauses that have not ended at `now`. */
+  pauses(now: number = this.now()): CaPause[] {
+    this.requireOpen();
+    return this.#pauses.all(now).map((row) => ({ issuer: row.issuer, until: row.until }));
   }
 
   /** Deletes the record of an order; false when there was none. */

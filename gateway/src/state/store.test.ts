@@ -75,6 +75,7 @@ describe('StateStore: opening and migrations', () => {
         .all()
         .map((row) => row.name);
       assert.deepEqual(tables, [
+        'acme_ca_pauses',
         'acme_new_orders',
         'acme_orders',
         'domains',

@@ -1,6 +1,6 @@
 /**
  * The supervisor's answers to the acme-agent's order journal requests
- * (supervisor.order-journal* and supervisor.new-orders,
+ * (supervisor.order-journal*, supervisor.order-caps and supervisor.ca-paused,
  * ipc/acme-messages.ts): the agent writes no file, so its orders in flight,
  * and when each CA created one, are kept in state.db here. A refusal by the
  * store (a full journal) goes back as an IpcError with the store's code.
@@ -30,9 +30,21 @@ export function answerOrderJournal(supervisor: Supervisor, journal: OrderJournal
     });
   });
 
-  supervisor.answer('supervisor.new-orders', function listNewOrders(payload) {
-    const { since } = payload as RequestPayload<'supervisor.new-orders'>;
-    return Promise.resolve({ newOrders: journal.newOrders(since) });
+  supervisor.answer('supervisor.order-caps', function listNewOrders(payload) {
+    const { since } = payload as RequestPayload<'supervisor.order-caps'>;
+    return Promise.resolve({ newOrders: journal.newOrders(since), pauses: journal.pauses() });
+  });
+
+  supervisor.answer('supervisor.ca-paused', function keepPause(payload) {
+    const { issuer, until } = payload as RequestPayload<'supervisor.ca-paused'>;
+    return refusing(() => {
+      journal.pause(issuer, until);
+      log.info('CA asked for no new orders for a while', {
+        issuer,
+        until: new Date(until).toISOString(),
+      });
+      return {};
+    });
   });
 
   supervisor.answer('supervisor.order-journal-clear', function clearOrder(payload) {

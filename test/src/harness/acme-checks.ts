@@ -121,6 +121,8 @@ export interface AcmeEventRow {
     problem?: { type: string; detail?: string; status?: number };
     retryAt?: string;
     action?: string;
+    waitReason?: string;
+    orderAt?: string;
   };
 }
 

@@ -21,7 +21,15 @@ import { freePort } from './ports.js';
 
 /** How newOrder is answered. */
 export type HostileFault =
-  'malformed_json' | 'oversized_body' | 'wrong_content_type' | 'redirect_loop' | 'slow_body';
+  | 'malformed_json'
+  | 'oversized_body'
+  | 'wrong_content_type'
+  | 'redirect_loop'
+  | 'slow_body'
+  | 'rate_limited';
+
+/** rate_limited asks for no new order for this long (Retry-After, seconds). */
+export const RATE_LIMIT_SECONDS = 3_600;
 
 /** Beyond acme-agent/src/acme/http.ts's 1 MiB limit. */
 const OVERSIZED_BYTES = 2 * 1024 * 1024;
@@ -172,6 +180,21 @@ export class HostileCa {
           location: `${this.base}/order/1`,
         });
         response.end('<html><body>Welcome to our CA</body></html>');
+        return;
+      case 'rate_limited':
+        // A well-formed refusal, as Let's Encrypt sends when a limit is hit.
+        response.writeHead(429, {
+          ...nonce,
+          'content-type': 'application/problem+json',
+          'retry-after': String(RATE_LIMIT_SECONDS),
+        });
+        response.end(
+          JSON.stringify({
+            type: 'urn:ietf:params:acme:error:rateLimited',
+            detail: 'too many new orders recently',
+            status: 429,
+          }),
+        );
         return;
       case 'redirect_loop':
         // Back to itself: a client that followed it would never stop.
