@@ -27,6 +27,7 @@ export class RoleProxy {
     return new RoleProxy(socket);
   }
 
+  /** One request; answers are matched in the order asked, so await each before the next. */
   ask<T = unknown>(type: string, payload: unknown): Promise<Answer<T>> {
     return new Promise((resolve) => {
       this.waiting.push((line) => {
