@@ -205,27 +205,27 @@ export const ACME_ACCOUNT_REQUESTS = {
 } as const;
 export type AcmeEvent = z.infer<typeof acmeEvent>;
 
+/** A URL the CA gave (directory, account, order, challenge): http or https. */
+const acmeUrl = z.url({ protocol: /^https?$/ }).max(2048);
+
+/** A CA's rateLimited pause: no new order at `issuer` before `until` (epoch ms). */
+const caPause = z.object({ issuer: acmeUrl, until: z.number().int().min(0) }).strict();
+
 /**
  * One order in flight as the acme-agent journals it in state.db, so that
  * a crash of any process resumes it instead of placing a second order.
  */
 export const journaledOrder = z
   .object({
-    issuer: z.url({ protocol: /^https?$/ }).max(2048),
+    issuer: acmeUrl,
     identifiers: z.array(identifier).min(1).max(100),
-    accountUrl: z
-      .url({ protocol: /^https?$/ })
-      .max(2048)
-      .nullable(),
+    accountUrl: acmeUrl.nullable(),
     /** Null between the intent and the CA's answer to newOrder. */
-    orderUrl: z
-      .url({ protocol: /^https?$/ })
-      .max(2048)
-      .nullable(),
+    orderUrl: acmeUrl.nullable(),
     /** The certificate key the keyvault made for this order's CSR. */
     keyId: recordId.nullable(),
     /** Challenge URLs already answered: a resumed order does not answer them again. */
-    answered: z.array(z.url({ protocol: /^https?$/ }).max(2048)).max(100),
+    answered: z.array(acmeUrl).max(100),
   })
   .strict();
 export type JournaledOrder = z.infer<typeof journaledOrder>;
@@ -295,7 +295,7 @@ export const ACME_REQUESTS = {
     /** The chain is stored or the order given up: forget it. */
     payload: z
       .object({
-        issuer: z.url({ protocol: /^https?$/ }).max(2048),
+        issuer: acmeUrl,
         identifiers: z.array(identifier).min(1).max(100),
       })
       .strict(),
@@ -317,22 +317,13 @@ export const ACME_REQUESTS = {
           .array(
             z
               .object({
-                issuer: z.url({ protocol: /^https?$/ }).max(2048),
+                issuer: acmeUrl,
                 createdAt: z.number().int().min(0),
               })
               .strict(),
           )
           .max(100_000),
-        pauses: z
-          .array(
-            z
-              .object({
-                issuer: z.url({ protocol: /^https?$/ }).max(2048),
-                until: z.number().int().min(0),
-              })
-              .strict(),
-          )
-          .max(1_000),
+        pauses: z.array(caPause).max(1_000),
       })
       .strict(),
   },
@@ -341,12 +332,7 @@ export const ACME_REQUESTS = {
     senders: ['acme-agent'],
     timeoutMs: 5_000,
     /** The CA answered rateLimited with Retry-After: no new order there before `until` (epoch ms). */
-    payload: z
-      .object({
-        issuer: z.url({ protocol: /^https?$/ }).max(2048),
-        until: z.number().int().min(0),
-      })
-      .strict(),
+    payload: caPause,
     result: z.object({}).strict(),
   },
   'acme.domains-changed': {

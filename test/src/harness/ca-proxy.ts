@@ -15,11 +15,8 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import path from 'node:path';
-import { serverCertificate } from './hostile-ca.js';
-import { opensslCa } from './openssl-ca.js';
+import { type LoopbackHttps, loopbackHttps } from './loopback-https.js';
 import type { Pebble } from './pebble.js';
-import { freePort } from './ports.js';
 
 /** What to do with the CA's answer to a newOrder that created an order. */
 export type NewOrderAction = 'pass' | 'drop';
@@ -39,20 +36,20 @@ export class CaProxy {
   failChallengeAnswers = 0;
 
   private constructor(
-    private readonly server: https.Server,
+    private readonly listener: LoopbackHttps,
     private readonly upstream: { port: number; ca: string; newOrderPath: string },
-    readonly port: number,
-    readonly trustFile: string,
   ) {}
 
   get directoryUrl(): string {
-    return `https://127.0.0.1:${this.port}/dir`;
+    return `https://127.0.0.1:${this.listener.port}/dir`;
+  }
+
+  /** PEM file of the root that signed the proxy's certificate (for --acme-trust). */
+  get trustFile(): string {
+    return this.listener.trustFile;
   }
 
   static async start(dir: string, pebble: Pebble): Promise<CaProxy> {
-    fs.mkdirSync(dir, { recursive: true });
-    const ca = await opensslCa(path.join(dir, 'proxy-ca'));
-    const { cert, key } = await serverCertificate(dir, ca);
     const directory = await pebble.request(pebble.directoryUrl);
     const { newOrder } = JSON.parse(directory.body) as { newOrder: string };
     const upstream = {
@@ -60,28 +57,16 @@ export class CaProxy {
       ca: fs.readFileSync(pebble.trustFile, 'utf8'),
       newOrderPath: new URL(newOrder).pathname,
     };
-    const port = await freePort();
-    const server = https.createServer({ cert, key });
-    const proxy = new CaProxy(server, upstream, port, ca.cert);
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const listener = await loopbackHttps(dir);
+    const proxy = new CaProxy(listener, upstream);
+    listener.serve((request, response) => {
       proxy.#forward(request, response);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        resolve();
-      });
     });
     return proxy;
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => {
-        resolve();
-      });
-    });
+  stop(): Promise<void> {
+    return this.listener.close();
   }
 
   #forward(request: IncomingMessage, response: ServerResponse): void {

@@ -11,13 +11,9 @@
  *     after(() => ca.stop());
  */
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { run } from './clients.js';
-import { opensslCa } from './openssl-ca.js';
-import { freePort } from './ports.js';
+import { type LoopbackHttps, loopbackHttps } from './loopback-https.js';
 
 /** How newOrder is answered. */
 export type HostileFault =
@@ -45,7 +41,7 @@ export class HostileCa {
   readonly #drips = new Set<NodeJS.Timeout>();
 
   private constructor(
-    private readonly server: https.Server,
+    private readonly listener: LoopbackHttps,
     readonly port: number,
     readonly trustFile: string,
   ) {}
@@ -59,19 +55,10 @@ export class HostileCa {
   }
 
   static async start(dir: string): Promise<HostileCa> {
-    const ca = await opensslCa(path.join(dir, 'hostile-ca'));
-    const { cert, key } = await serverCertificate(dir, ca);
-    const port = await freePort();
-    const server = https.createServer({ cert, key });
-    const hostile = new HostileCa(server, port, ca.cert);
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const listener = await loopbackHttps(path.join(dir, 'hostile-ca'));
+    const hostile = new HostileCa(listener, listener.port, listener.trustFile);
+    listener.serve((request, response) => {
       hostile.#answer(request, response);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        resolve();
-      });
     });
     return hostile;
   }
@@ -80,12 +67,7 @@ export class HostileCa {
   async stop(): Promise<void> {
     for (const drip of this.#drips) clearInterval(drip);
     this.#drips.clear();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => {
-        resolve();
-      });
-    });
+    await this.listener.close();
   }
 
   #answer(request: IncomingMessage, response: ServerResponse): void {
@@ -242,34 +224,5 @@ export class HostileCa {
       'replay-nonce': this.#nonce(),
     });
     response.end(JSON.stringify({ type: `urn:ietf:params:acme:error:${type}`, detail, status }));
-  }
-}
-
-/** A certificate for IP 127.0.0.1 from the throwaway CA, as PEM. */
-export async function serverCertificate(
-  dir: string,
-  ca: { cert: string; key: string },
-): Promise<{ cert: string; key: string }> {
-  const file = (name: string): string => path.join(dir, name);
-  fs.writeFileSync(file('hostile.ext'), 'subjectAltName = IP:127.0.0.1\n');
-  await openssl([
-    ...['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
-    ...['-keyout', file('hostile.key'), '-out', file('hostile.csr'), '-subj', '/CN=hostile CA'],
-  ]);
-  await openssl([
-    ...['x509', '-req', '-in', file('hostile.csr'), '-days', '2'],
-    ...['-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(8).toString('hex')}`],
-    ...['-extfile', file('hostile.ext'), '-out', file('hostile.pem')],
-  ]);
-  return {
-    cert: fs.readFileSync(file('hostile.pem'), 'utf8'),
-    key: fs.readFileSync(file('hostile.key'), 'utf8'),
-  };
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const result = await run('openssl', args);
-  if (result.code !== 0) {
-    throw new Error(`openssl ${args[0] ?? ''} failed (code ${result.code}): ${result.stderr}`);
   }
 }
