@@ -11,6 +11,8 @@ export type Answer<T = unknown> =
 
 export class RoleProxy {
   private readonly waiting: ((line: string) => void)[] = [];
+  /** The last request sent: the fixture answers in the order requests finish, so one at a time. */
+  private last: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly socket: net.Socket) {
     readline.createInterface({ input: socket }).on('line', (line) => {
@@ -27,14 +29,19 @@ export class RoleProxy {
     return new RoleProxy(socket);
   }
 
-  /** One request; answers are matched in the order asked, so await each before the next. */
+  /** One request, sent once the one before it is answered. */
   ask<T = unknown>(type: string, payload: unknown): Promise<Answer<T>> {
-    return new Promise((resolve) => {
-      this.waiting.push((line) => {
-        resolve(JSON.parse(line) as Answer<T>);
-      });
-      this.socket.write(JSON.stringify({ type, payload }) + '\n');
-    });
+    const asked = this.last.then(
+      () =>
+        new Promise<Answer<T>>((resolve) => {
+          this.waiting.push((line) => {
+            resolve(JSON.parse(line) as Answer<T>);
+          });
+          this.socket.write(JSON.stringify({ type, payload }) + '\n');
+        }),
+    );
+    this.last = asked;
+    return asked;
   }
 
   close(): void {
